@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decode } from './compression.js';
+import { DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
+import { blobKey } from './format.js';
+import { Digester } from './hashing.js';
+import { type ProgressListener, progressStage } from './progress.js';
+import type { Remote } from './remote.js';
+
+/** `$XDG_CACHE_HOME/dogestry`, else `~/.cache/dogestry`. */
+export function defaultCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'dogestry');
+}
+
+/**
+ * Decoded, verified blobs on local disk, by digest: a second pull (or a second engine in the
+ * same pull) downloads nothing. A file appears under its digest only after its bytes hashed
+ * to it, so the cache never holds a corrupt blob at a final path.
+ */
+export class BlobCache {
+  constructor(readonly dir: string) {}
+
+  path(hex: string): string {
+    return join(this.dir, 'blobs', 'sha256', hex);
+  }
+
+  async size(hex: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.path(hex))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  open(hex: string): Readable {
+    return createReadStream(this.path(hex), { highWaterMark: 1024 * 1024 });
+  }
+
+  /**
+   * Make sure the blob is cached: download, decode and verify it unless it is already here.
+   * Answers whether it was downloaded, and the stored bytes read from the remote.
+   */
+  async fetch(remote: Remote, hex: string, emit?: ProgressListener, size?: number): Promise<{ downloaded: boolean; bytes: number }> {
+    if ((await this.size(hex)) !== undefined) return { downloaded: false, bytes: 0 };
+    const key = blobKey(hex);
+    const body = await remote.read(key);
+    if (!body) throw new NotFoundError(`${key} is missing on ${remote.url}: the repository is incomplete; run \`dogestry verify\` and push the image again`);
+    const tmpDir = join(this.dir, 'tmp');
+    await mkdir(tmpDir, { recursive: true });
+    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    const tmp = join(tmpDir, randomUUID());
+    const stored = new Digester();
+    const decoded = new Digester();
+    try {
+      await pipeline(body, stored.stage, decode, decoded.stage, progressStage(emit, `sha256:${hex}`, size), createWriteStream(tmp));
+    } catch (error) {
+      await rm(tmp, { force: true });
+      if (error instanceof DogestryError) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code?.startsWith('E')) throw new TransportError(`reading ${key} from ${remote.url} failed: ${(error as Error).message}`, { cause: error, retryable: true });
+      // Bytes that do not decode (zlib Z_* errors, lz4 frame errors) are corrupt bytes.
+      throw new DigestMismatchError(key, `sha256:${hex}`, `undecodable content (${(error as Error).message})`);
+    }
+    if (decoded.digest !== `sha256:${hex}`) {
+      await rm(tmp, { force: true });
+      throw new DigestMismatchError(key, `sha256:${hex}`, decoded.digest);
+    }
+    await rename(tmp, this.path(hex));
+    return { downloaded: true, bytes: stored.bytes };
+  }
+}

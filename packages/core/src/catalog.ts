@@ -1,0 +1,104 @@
+import pLimit from 'p-limit';
+import { NotFoundError, UnsupportedError } from './errors.js';
+import { assertWritable, blobKey, checkMarker, parseManifest, readPointer, readSmallBlob, REPOSITORIES_PREFIX, tagKey } from './format.js';
+import { assertName, assertTag, type NameTag, parseNameTag } from './reference.js';
+import type { Remote, RemoteOptions } from './remote.js';
+import { openRemote } from './transports.js';
+
+export interface RemoteSelection {
+  readonly remote: string | Remote;
+  readonly remoteOptions?: RemoteOptions;
+}
+
+export interface ImageListing {
+  readonly name: string;
+  readonly tag: string;
+  readonly imageId: string;
+  readonly manifestDigest: string;
+  /** Sum of the uncompressed layer sizes. */
+  readonly size: number;
+  readonly layers: number;
+  /** When the tag was last written, where the remote knows it. */
+  readonly pushedAt?: string;
+}
+
+export async function remoteOf(selection: RemoteSelection): Promise<Remote> {
+  return typeof selection.remote === 'string' ? openRemote(selection.remote, selection.remoteOptions ?? {}) : selection.remote;
+}
+
+export function assertListable(remote: Remote, what: string): void {
+  if (!remote.capabilities.list) {
+    throw new UnsupportedError(
+      `${remote.url} cannot list its keys (a plain static server or a presigned ticket), so \`${what}\` cannot work there; pull by name:tag or a full image id, or use a listable URL for the same repository`,
+    );
+  }
+}
+
+/** Every `name:tag` under repositories/, parsed and validated; foreign keys are skipped. */
+export async function listTagKeys(remote: Remote, prefix = REPOSITORIES_PREFIX): Promise<NameTag[]> {
+  const found: NameTag[] = [];
+  for await (const key of remote.list(prefix)) {
+    const rest = key.slice(REPOSITORIES_PREFIX.length);
+    const slash = rest.lastIndexOf('/');
+    if (slash <= 0) continue;
+    try {
+      found.push({ name: assertName(rest.slice(0, slash)), tag: assertTag(rest.slice(slash + 1)) });
+    } catch {
+      // not a dogestry key
+    }
+  }
+  return found.sort((a, b) => a.name.localeCompare(b.name) || a.tag.localeCompare(b.tag));
+}
+
+/** The images a remote holds, one row per tag, optionally only those of one name. */
+export async function listImages(options: RemoteSelection & { readonly name?: string }): Promise<ImageListing[]> {
+  const remote = await remoteOf(options);
+  assertListable(remote, 'images');
+  await checkMarker(remote);
+  const prefix = options.name ? `${REPOSITORIES_PREFIX}${assertName(options.name)}/` : REPOSITORIES_PREFIX;
+  const tags = (await listTagKeys(remote, prefix)).filter((t) => !options.name || t.name === options.name);
+  const limit = pLimit(8);
+  const rows = await Promise.all(
+    tags.map((nameTag) =>
+      limit(async (): Promise<ImageListing | undefined> => {
+        const key = tagKey(nameTag);
+        const [manifestHex, stat] = await Promise.all([readPointer(remote, key), remote.stat(key)]);
+        if (!manifestHex) return undefined; // removed while we listed
+        const manifest = parseManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
+        const row: ImageListing = {
+          name: nameTag.name,
+          tag: nameTag.tag,
+          imageId: manifest.config.digest,
+          manifestDigest: `sha256:${manifestHex}`,
+          size: manifest.layers.reduce((sum, l) => sum + l.size, 0),
+          layers: manifest.layers.length,
+        };
+        return stat?.modified ? { ...row, pushedAt: stat.modified.toISOString() } : row;
+      }),
+    ),
+  );
+  return rows.filter((r): r is ImageListing => r !== undefined);
+}
+
+/** The tags of one repository name. */
+export async function listTags(options: RemoteSelection & { readonly name: string }): Promise<string[]> {
+  const remote = await remoteOf(options);
+  assertListable(remote, 'tags');
+  await checkMarker(remote);
+  const name = assertName(options.name);
+  return (await listTagKeys(remote, `${REPOSITORIES_PREFIX}${name}/`)).filter((t) => t.name === name).map((t) => t.tag);
+}
+
+/** Remove a tag. Blobs stay until gc, so other tags sharing layers are untouched. */
+export async function removeTag(options: RemoteSelection & { readonly image: string }): Promise<{ removed: string; manifestDigest: string }> {
+  const nameTag = parseNameTag(options.image);
+  const remote = await remoteOf(options);
+  assertWritable(remote);
+  const key = tagKey(nameTag);
+  const manifestHex = await readPointer(remote, key);
+  if (!manifestHex) {
+    throw new NotFoundError(`${nameTag.name}:${nameTag.tag} is not on ${remote.url}`);
+  }
+  await remote.delete([key]);
+  return { removed: `${nameTag.name}:${nameTag.tag}`, manifestDigest: `sha256:${manifestHex}` };
+}

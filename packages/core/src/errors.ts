@@ -1,0 +1,143 @@
+/**
+ * Every failure dogestry reports on purpose is a `DogestryError` with a stable `code`
+ * (for scripts and `--json`), an `exitCode` (for the CLI) and `retryable` (for callers
+ * deciding whether to try again). Messages say what happened and what to do; they never
+ * contain credentials.
+ */
+export class DogestryError extends Error {
+  static readonly code: string = 'DOGESTRY';
+  static readonly exitCode: number = 1;
+  readonly retryable: boolean;
+
+  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.retryable = options.retryable ?? false;
+  }
+
+  get code(): string {
+    return (this.constructor as typeof DogestryError).code;
+  }
+
+  get exitCode(): number {
+    return (this.constructor as typeof DogestryError).exitCode;
+  }
+
+  toJSON(): { code: string; message: string; retryable: boolean } {
+    return { code: this.code, message: this.message, retryable: this.retryable };
+  }
+}
+
+/** A name, tag, digest, URL or option that can never be valid. Nothing was touched. */
+export class InvalidReferenceError extends DogestryError {
+  static override readonly code = 'INVALID_REFERENCE';
+  static override readonly exitCode = 2;
+}
+
+/** dogestry.cfg is unreadable, or names a remote alias that does not exist. */
+export class ConfigError extends DogestryError {
+  static override readonly code = 'CONFIG';
+  static override readonly exitCode = 2;
+}
+
+/** An image, tag or blob that is not on the remote or the engine. */
+export class NotFoundError extends DogestryError {
+  static override readonly code = 'NOT_FOUND';
+  static override readonly exitCode = 3;
+}
+
+/** An id prefix that matches more than one image. */
+export class AmbiguousReferenceError extends DogestryError {
+  static override readonly code = 'AMBIGUOUS_REFERENCE';
+  static override readonly exitCode = 3;
+}
+
+/** Bytes read from a remote do not hash to the digest they are stored under. */
+export class DigestMismatchError extends DogestryError {
+  static override readonly code = 'DIGEST_MISMATCH';
+  static override readonly exitCode = 4;
+  constructor(
+    readonly key: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(
+      `${key} is corrupt: expected ${expected}, got ${actual}. Nothing was loaded; run \`dogestry verify\` on the remote and push the image again.`,
+    );
+  }
+}
+
+/** A remote (or a part of it) is not what dogestry can read: wrong format version, bad JSON. */
+export class FormatError extends DogestryError {
+  static override readonly code = 'FORMAT';
+  static override readonly exitCode = 4;
+}
+
+/** The remote refused our credentials, or we have none. */
+export class AuthError extends DogestryError {
+  static override readonly code = 'AUTH';
+  static override readonly exitCode = 5;
+}
+
+/** A presigned ticket or URL whose time is up. */
+export class ExpiredError extends DogestryError {
+  static override readonly code = 'EXPIRED';
+  static override readonly exitCode = 5;
+}
+
+/** A write to a remote that only allows reads. */
+export class ReadOnlyError extends DogestryError {
+  static override readonly code = 'READ_ONLY';
+  static override readonly exitCode = 6;
+}
+
+/** The remote cannot do what was asked (for example list keys on a plain static server). */
+export class UnsupportedError extends DogestryError {
+  static override readonly code = 'UNSUPPORTED';
+  static override readonly exitCode = 6;
+}
+
+/** The storage behind a remote failed: network, server error, disk full. */
+export class TransportError extends DogestryError {
+  static override readonly code = 'TRANSPORT';
+  static override readonly exitCode = 7;
+}
+
+/** A URL scheme no transport handles, or whose transport package is not installed. */
+export class UnknownTransportError extends DogestryError {
+  static override readonly code = 'UNKNOWN_TRANSPORT';
+  static override readonly exitCode = 2;
+}
+
+/** The Docker (or Podman) engine cannot be reached. */
+export class EngineUnreachableError extends DogestryError {
+  static override readonly code = 'ENGINE_UNREACHABLE';
+  static override readonly exitCode = 8;
+}
+
+/** The engine answered but failed: a save or load that went wrong. */
+export class EngineError extends DogestryError {
+  static override readonly code = 'ENGINE';
+  static override readonly exitCode = 8;
+}
+
+/** `verify` found blobs that are missing or corrupt. */
+export class VerifyFailedError extends DogestryError {
+  static override readonly code = 'VERIFY_FAILED';
+  static override readonly exitCode = 4;
+}
+
+/** The operation was cancelled by its caller (an AbortSignal). */
+export class AbortedError extends DogestryError {
+  static override readonly code = 'ABORTED';
+  static override readonly exitCode = 130;
+}
+
+export function isDogestryError(error: unknown): error is DogestryError {
+  return error instanceof DogestryError;
+}
+
+/** Errors that must pass through wrappers untouched. */
+export function rethrowIfDogestry(error: unknown): void {
+  if (error instanceof DogestryError) throw error;
+}

@@ -1,0 +1,142 @@
+import pLimit from 'p-limit';
+import { BlobCache, defaultCacheDir } from './cache.js';
+import type { DockerEngine, EngineImage } from './docker/engine.js';
+import { buildLoadTar } from './docker/load-tar.js';
+import { DockerodeEngine } from './docker/dockerode-engine.js';
+import { type EngineSelection, selectEngine } from './engine-resolution.js';
+import { checkMarker, parseManifest, readSmallBlob } from './format.js';
+import type { ProgressListener } from './progress.js';
+import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
+import type { Remote, RemoteOptions } from './remote.js';
+import { resolveImage } from './resolve.js';
+import { openRemote } from './transports.js';
+
+export interface PullOptions extends EngineSelection {
+  readonly remote: string | Remote;
+  /** `name[:tag]` or an image-id prefix. */
+  readonly image: string;
+  /** Tag the pulled image as this `name:tag` (default: the name:tag pulled, if pulled by tag). */
+  readonly as?: string;
+  /** Load into several engines from one download (overrides engine/dockerHost). */
+  readonly engines?: readonly DockerEngine[];
+  /** Docker hosts to load into (`--pull-hosts`), used when `engines` is not given. */
+  readonly dockerHosts?: readonly string[];
+  /** Content-addressed cache of decoded, verified blobs (default ~/.cache/dogestry). */
+  readonly cacheDir?: string;
+  readonly remoteOptions?: RemoteOptions;
+  readonly onProgress?: ProgressListener;
+  /** Parallel downloads (default 4). */
+  readonly concurrency?: number;
+}
+
+export interface EnginePullResult {
+  readonly engine: string;
+  /** Layers sent in the load tar (0 when the engine already had the image). */
+  readonly layersLoaded: number;
+  readonly layersPresent: number;
+  readonly alreadyPresent: boolean;
+}
+
+export interface PullResult {
+  readonly remote: string;
+  readonly image: string | undefined;
+  readonly imageId: string;
+  readonly manifestDigest: string;
+  /** Stored bytes read from the remote (0 when everything came from the cache). */
+  readonly bytesDownloaded: number;
+  readonly engines: readonly EnginePullResult[];
+}
+
+/**
+ * Pull an image from a remote into one or more engines.
+ *
+ * Reads tag -> manifest -> config (each verified by digest), works out for each engine the
+ * longest chain prefix of layers it already has, downloads only the layers some engine
+ * lacks into the local cache (decoded and verified before they are stored), then streams to
+ * each engine a load tar holding only its missing layers, and tags. Nothing reaches an engine
+ * before every blob it needs has been verified. Podman rejects partial loads, so it is sent
+ * every layer.
+ */
+export async function pull(options: PullOptions): Promise<PullResult> {
+  const asTag = options.as === undefined ? undefined : parseNameTag(options.as);
+  const engines = options.engines ?? (options.dockerHosts?.length ? options.dockerHosts.map((h) => new DockerodeEngine(h, options.env ?? process.env)) : [selectEngine(options)]);
+  const remote = typeof options.remote === 'string' ? await openRemote(options.remote, options.remoteOptions ?? {}) : options.remote;
+  await checkMarker(remote);
+  const resolved = await resolveImage(remote, options.image);
+  const manifest = parseManifest(await readSmallBlob(remote, resolved.manifestHex), `blobs/sha256/${resolved.manifestHex}`);
+  const configHex = hexOf(manifest.config.digest);
+  const config = await readSmallBlob(remote, configHex);
+  const imageId = `sha256:${configHex}`;
+  const name: NameTag | undefined = asTag ?? resolved.nameTag;
+  const emit = options.onProgress;
+  const diffIds = manifest.layers.map((l) => l.digest);
+
+  const plans = await Promise.all(
+    engines.map(async (engine) => {
+      const existing = await engine.inspectImage(imageId);
+      if (existing) return { engine, present: diffIds.length, already: true };
+      const info = await engine.info();
+      const present = info.kind === 'podman' ? 0 : sharedChainLength(diffIds, await engine.listImages());
+      return { engine, present, already: false };
+    }),
+  );
+  const needed = new Set<string>();
+  for (const plan of plans) if (!plan.already) for (const d of diffIds.slice(plan.present)) needed.add(d);
+  emit?.({ type: 'plan', operation: 'pull', image: name ? formatNameTag(name) : imageId, layers: new Set(diffIds).size, missing: needed.size });
+
+  const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
+  const limit = pLimit(options.concurrency ?? 4);
+  const sizes = new Map(manifest.layers.map((l) => [l.digest, l.size]));
+  let bytesDownloaded = 0;
+  await Promise.all(
+    [...needed].map((diffId) =>
+      limit(async () => {
+        const size = sizes.get(diffId);
+        emit?.(size === undefined ? { type: 'layer-start', diffId } : { type: 'layer-start', diffId, size });
+        const { downloaded, bytes } = await cache.fetch(remote, hexOf(diffId), emit, size);
+        bytesDownloaded += bytes;
+        emit?.({ type: 'layer-done', diffId, bytes, result: downloaded ? 'downloaded' : 'cached' });
+      }),
+    ),
+  );
+
+  const results = await Promise.all(
+    plans.map(async ({ engine, present, already }): Promise<EnginePullResult> => {
+      if (!already) {
+        const layers = manifest.layers.map((l, i) => {
+          const hex = hexOf(l.digest);
+          return i < present ? { diffHex: hex, size: l.size } : { diffHex: hex, size: l.size, open: () => cache.open(hex) };
+        });
+        emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'start' });
+        await engine.load(buildLoadTar(configHex, config, layers));
+        emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'done' });
+      } else emit?.({ type: 'load', engine: engine.endpoint, layers: 0, state: 'skipped' });
+      if (name) await engine.tag(imageId, name.name, name.tag);
+      return {
+        engine: engine.endpoint,
+        layersLoaded: already ? 0 : new Set(diffIds.slice(present)).size,
+        layersPresent: present,
+        alreadyPresent: already,
+      };
+    }),
+  );
+  return {
+    remote: remote.url,
+    image: name ? formatNameTag(name) : undefined,
+    imageId,
+    manifestDigest: `sha256:${resolved.manifestHex}`,
+    bytesDownloaded,
+    engines: results,
+  };
+}
+
+/** How many bottom layers of `diffIds` some engine image already has, as the same chain. */
+export function sharedChainLength(diffIds: readonly string[], images: readonly EngineImage[]): number {
+  let best = 0;
+  for (const image of images) {
+    let n = 0;
+    while (n < diffIds.length && n < image.diffIds.length && image.diffIds[n] === diffIds[n]) n++;
+    best = Math.max(best, n);
+  }
+  return best;
+}

@@ -1,0 +1,16 @@
+import { MemoryRemote } from '@dogestry/core';
+import { remoteConformance } from '@dogestry/core/conformance';
+
+remoteConformance('memory', async () => ({ remote: new MemoryRemote() }));
+
+const seeded = new MemoryRemote({ readOnly: true });
+remoteConformance(
+  'memory (read-only)',
+  async () => ({
+    remote: seeded,
+    seed: async (key, bytes) => {
+      seeded.objects.set(key, { bytes, modified: new Date() });
+    },
+  }),
+  { readOnly: true },
+);
