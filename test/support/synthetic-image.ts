@@ -51,8 +51,8 @@ export async function writeLayerTar(spec: LayerSpec, path: string): Promise<stri
   const hash = createHash('sha256');
   const done = pipeline(
     pack,
-    async function* (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
+    async function* (source: AsyncIterable<unknown>) {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
         hash.update(chunk);
         yield chunk;
       }
@@ -61,9 +61,9 @@ export async function writeLayerTar(spec: LayerSpec, path: string): Promise<stri
   );
   const entry = pack.entry({ name: `data/${spec.seed}.bin`, size: spec.size, mode: 0o644, mtime: new Date(0) });
   for (const chunk of contentChunks(spec)) {
-    if (!entry.write(chunk)) await new Promise((resolve) => entry.once('drain', resolve));
+    if (!entry.write(chunk)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
   }
-  entry.end();
+  (entry as unknown as { end(): void }).end();
   pack.finalize();
   await done;
   return `sha256:${hash.digest('hex')}`;
@@ -78,7 +78,7 @@ export async function buildImageTar(workDir: string, repoTag: string, layers: re
   const diffIds: string[] = [];
   const layerPaths: string[] = [];
   for (const spec of layers) {
-    const path = join(workDir, `layer-${spec.seed}-${spec.size}-${spec.kind ?? 'random'}.tar`);
+    const path = join(workDir, `layer-${spec.seed.replace(/[^a-zA-Z0-9.-]+/g, "_")}-${spec.size}-${spec.kind ?? "random"}.tar`);
     diffIds.push(await writeLayerTar(spec, path));
     layerPaths.push(path);
   }

@@ -49,7 +49,10 @@ export class BlobCache {
     if ((await this.size(hex)) !== undefined) return { downloaded: false, bytes: 0 };
     const key = blobKey(hex);
     const body = await remote.read(key);
-    if (!body) throw new NotFoundError(`${key} is missing on ${remote.url}: the repository is incomplete; run \`dogestry verify\` and push the image again`);
+    if (!body)
+      throw new NotFoundError(
+        `${key} is missing on ${remote.url}: the repository is incomplete; run \`dogestry verify\` and push the image again`,
+      );
     const tmpDir = join(this.dir, 'tmp');
     await mkdir(tmpDir, { recursive: true });
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
@@ -62,7 +65,11 @@ export class BlobCache {
       await rm(tmp, { force: true });
       if (error instanceof DogestryError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
-      if (code?.startsWith('E')) throw new TransportError(`reading ${key} from ${remote.url} failed: ${(error as Error).message}`, { cause: error, retryable: true });
+      if (code?.startsWith('E'))
+        throw new TransportError(`reading ${key} from ${remote.url} failed: ${(error as Error).message}`, {
+          cause: error,
+          retryable: true,
+        });
       // Bytes that do not decode (zlib Z_* errors, lz4 frame errors) are corrupt bytes.
       throw new DigestMismatchError(key, `sha256:${hex}`, `undecodable content (${(error as Error).message})`);
     }

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { NotFoundError, UnsupportedError } from './errors.js';
-import { assertWritable, blobKey, checkMarker, parseManifest, readPointer, readSmallBlob, REPOSITORIES_PREFIX, tagKey } from './format.js';
+import { assertWritable, blobKey, checkMarker, parseManifest, REPOSITORIES_PREFIX, readPointer, readSmallBlob, tagKey } from './format.js';
 import { assertName, assertTag, type NameTag, parseNameTag } from './reference.js';
 import type { Remote, RemoteOptions } from './remote.js';
 import { openRemote } from './transports.js';
@@ -90,7 +90,9 @@ export async function listTags(options: RemoteSelection & { readonly name: strin
 }
 
 /** Remove a tag. Blobs stay until gc, so other tags sharing layers are untouched. */
-export async function removeTag(options: RemoteSelection & { readonly image: string }): Promise<{ removed: string; manifestDigest: string }> {
+export async function removeTag(
+  options: RemoteSelection & { readonly image: string },
+): Promise<{ removed: string; manifestDigest: string }> {
   const nameTag = parseNameTag(options.image);
   const remote = await remoteOf(options);
   assertWritable(remote);

@@ -25,8 +25,7 @@ export interface ConformanceOptions {
 }
 
 const text = (s: string): Readable => Readable.from([Buffer.from(s)]);
-const bytesOf = async (stream: Readable | undefined): Promise<Buffer | undefined> =>
-  stream ? readAll(stream, 1 << 30) : undefined;
+const bytesOf = async (stream: Readable | undefined): Promise<Buffer | undefined> => (stream ? readAll(stream, 1 << 30) : undefined);
 
 function failingBody(goodBytes: number): Readable {
   let sent = false;
@@ -96,7 +95,12 @@ export function remoteConformance(name: string, open: () => Promise<ConformanceT
       assert.equal(await remote.write('conformance/big', Readable.from(chunks)), 'written');
       assert.equal((await remote.stat('conformance/big'))?.size, bytes.length);
       const back = await bytesOf(await remote.read('conformance/big'));
-      assert.equal(createHash('sha256').update(back ?? Buffer.alloc(0)).digest('hex'), createHash('sha256').update(bytes).digest('hex'));
+      assert.equal(
+        createHash('sha256')
+          .update(back ?? Buffer.alloc(0))
+          .digest('hex'),
+        createHash('sha256').update(bytes).digest('hex'),
+      );
     });
 
     it('writes an empty object', async () => {

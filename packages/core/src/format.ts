@@ -37,7 +37,10 @@ export interface ImageManifest {
   readonly layers: readonly Descriptor[];
 }
 
-export function buildManifest(config: { digest: string; size: number }, layers: readonly { digest: string; size: number }[]): ImageManifest {
+export function buildManifest(
+  config: { digest: string; size: number },
+  layers: readonly { digest: string; size: number }[],
+): ImageManifest {
   return {
     schemaVersion: 2,
     mediaType: MEDIA_MANIFEST,

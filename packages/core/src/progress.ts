@@ -1,9 +1,20 @@
 /** Events push and pull emit as they work; the CLI renders them, build tools may log them. */
 export type ProgressEvent =
-  | { readonly type: 'plan'; readonly operation: 'push' | 'pull'; readonly image: string; readonly layers: number; readonly missing: number }
+  | {
+      readonly type: 'plan';
+      readonly operation: 'push' | 'pull';
+      readonly image: string;
+      readonly layers: number;
+      readonly missing: number;
+    }
   | { readonly type: 'layer-start'; readonly diffId: string; readonly size?: number }
   | { readonly type: 'layer-progress'; readonly diffId: string; readonly bytes: number; readonly size?: number }
-  | { readonly type: 'layer-done'; readonly diffId: string; readonly bytes: number; readonly result: 'uploaded' | 'downloaded' | 'present' | 'cached' }
+  | {
+      readonly type: 'layer-done';
+      readonly diffId: string;
+      readonly bytes: number;
+      readonly result: 'uploaded' | 'downloaded' | 'present' | 'cached';
+    }
   | { readonly type: 'publish'; readonly key: string; readonly result: 'written' | 'exists' | 'unchanged' }
   | { readonly type: 'load'; readonly engine: string; readonly layers: number; readonly state: 'start' | 'done' | 'skipped' };
 

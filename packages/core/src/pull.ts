@@ -1,8 +1,8 @@
 import pLimit from 'p-limit';
 import { BlobCache, defaultCacheDir } from './cache.js';
+import { DockerodeEngine } from './docker/dockerode-engine.js';
 import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { buildLoadTar } from './docker/load-tar.js';
-import { DockerodeEngine } from './docker/dockerode-engine.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
 import { checkMarker, parseManifest, readSmallBlob } from './format.js';
 import type { ProgressListener } from './progress.js';
@@ -59,7 +59,11 @@ export interface PullResult {
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
   const asTag = options.as === undefined ? undefined : parseNameTag(options.as);
-  const engines = options.engines ?? (options.dockerHosts?.length ? options.dockerHosts.map((h) => new DockerodeEngine(h, options.env ?? process.env)) : [selectEngine(options)]);
+  const engines =
+    options.engines ??
+    (options.dockerHosts?.length
+      ? options.dockerHosts.map((h) => new DockerodeEngine(h, options.env ?? process.env))
+      : [selectEngine(options)]);
   const remote = typeof options.remote === 'string' ? await openRemote(options.remote, options.remoteOptions ?? {}) : options.remote;
   await checkMarker(remote);
   const resolved = await resolveImage(remote, options.image);
@@ -82,7 +86,13 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   );
   const needed = new Set<string>();
   for (const plan of plans) if (!plan.already) for (const d of diffIds.slice(plan.present)) needed.add(d);
-  emit?.({ type: 'plan', operation: 'pull', image: name ? formatNameTag(name) : imageId, layers: new Set(diffIds).size, missing: needed.size });
+  emit?.({
+    type: 'plan',
+    operation: 'pull',
+    image: name ? formatNameTag(name) : imageId,
+    layers: new Set(diffIds).size,
+    missing: needed.size,
+  });
 
   const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
   const limit = pLimit(options.concurrency ?? 4);

@@ -3,12 +3,12 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Readable, Writable } from 'node:stream';
+import { Readable as NodeReadable, type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { type Compression, decode, encoderFor } from './compression.js';
 import type { DockerEngine } from './docker/engine.js';
-import { parseSave, type LayerIdentity } from './docker/save-parser.js';
+import { type LayerIdentity, parseSave } from './docker/save-parser.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
 import { NotFoundError } from './errors.js';
 import {
@@ -30,10 +30,9 @@ import type { ProgressListener } from './progress.js';
 import { progressStage } from './progress.js';
 import { formatNameTag, hexOf, idPrefixOf, type NameTag, parseNameTag } from './reference.js';
 import type { Remote, RemoteOptions } from './remote.js';
-import { openRemote } from './transports.js';
 import { drain } from './streams.js';
+import { openRemote } from './transports.js';
 import { writeThrough } from './write-through.js';
-import { Readable as NodeReadable } from 'node:stream';
 
 export interface PushOptions extends EngineSelection {
   /** A remote URL or path, or an open Remote. */
@@ -184,10 +183,14 @@ class ImagePush {
   private async saveAndUpload(imageId: string, diffIds: readonly string[]) {
     try {
       const save = await this.engine.save(imageId);
-      const result = await parseSave(save, { imageId, diffIds }, {
-        knownLayer: (diffId, size, stream) => this.knownLayer(diffId, size, stream),
-        unknownLayer: (_size, stream) => this.unknownLayer(stream),
-      });
+      const result = await parseSave(
+        save,
+        { imageId, diffIds },
+        {
+          knownLayer: (diffId, size, stream) => this.knownLayer(diffId, size, stream),
+          unknownLayer: (_size, stream) => this.unknownLayer(stream),
+        },
+      );
       await Promise.all(this.uploads);
       return result;
     } finally {

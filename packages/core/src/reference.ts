@@ -24,9 +24,7 @@ export function assertName(name: string): string {
 
 export function assertTag(tag: string): string {
   if (!TAG.test(tag)) {
-    throw new InvalidReferenceError(
-      `invalid tag ${JSON.stringify(tag)}: up to 128 of A-Z a-z 0-9 _ . - and not starting with . or -`,
-    );
+    throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag)}: up to 128 of A-Z a-z 0-9 _ . - and not starting with . or -`);
   }
   return tag;
 }

@@ -39,7 +39,9 @@ async function findByIdPrefix(remote: Remote, prefix: string): Promise<string | 
     if (matches.length > 8) break;
   }
   if (matches.length > 1) {
-    throw new AmbiguousReferenceError(`id prefix ${prefix} matches several images (${matches.map((m) => m.slice(0, 12)).join(', ')}): give more digits`);
+    throw new AmbiguousReferenceError(
+      `id prefix ${prefix} matches several images (${matches.map((m) => m.slice(0, 12)).join(', ')}): give more digits`,
+    );
   }
   const only = matches[0];
   return only ? readPointer(remote, imageKey(only)) : undefined;

@@ -19,7 +19,8 @@ const memoryRemotes = new Map<string, MemoryRemote>();
  * URLs; anything with a scheme is kept.
  */
 export function normalizeRemoteUrl(location: string): string {
-  if (location.length === 0) throw new InvalidReferenceError('empty remote: give a path, a file://, s3:// or http(s):// URL, or an alias from dogestry.cfg');
+  if (location.length === 0)
+    throw new InvalidReferenceError('empty remote: give a path, a file://, s3:// or http(s):// URL, or an alias from dogestry.cfg');
   if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(location)) return location;
   if (isAbsolute(location) || location.startsWith('.') || location.includes('/')) return pathToFileURL(resolve(location)).href;
   throw new InvalidReferenceError(
@@ -39,9 +40,7 @@ export async function openRemote(location: string, options: RemoteOptions = {}):
   }
   const packageName = TRANSPORT_PACKAGES[scheme];
   if (!packageName) {
-    throw new UnknownTransportError(
-      `no transport handles ${scheme}// URLs: use a path, file://, s3://, http:// or https://`,
-    );
+    throw new UnknownTransportError(`no transport handles ${scheme}// URLs: use a path, file://, s3://, http:// or https://`);
   }
   let module: { createRemote?: RemoteFactory };
   try {

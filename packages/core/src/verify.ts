@@ -1,6 +1,6 @@
-import pLimit from 'p-limit';
-import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
 import { assertListable, listTagKeys, type RemoteSelection, remoteOf } from './catalog.js';
 import { decode } from './compression.js';
 import { DogestryError } from './errors.js';
@@ -84,7 +84,8 @@ export async function verify(options: RemoteSelection & { readonly concurrency?:
 
 function problemOf(key: string, error: unknown, tags: string[]): VerifyProblem {
   if (error instanceof DogestryError && error.code === 'NOT_FOUND') return { key, problem: 'missing', detail: 'not on the remote', tags };
-  if (error instanceof DogestryError && error.code === 'DIGEST_MISMATCH') return { key, problem: 'digest-mismatch', detail: error.message, tags };
+  if (error instanceof DogestryError && error.code === 'DIGEST_MISMATCH')
+    return { key, problem: 'digest-mismatch', detail: error.message, tags };
   if (error instanceof DogestryError && error.code !== 'FORMAT') throw error;
   return { key, problem: error instanceof DogestryError ? 'unreadable' : 'digest-mismatch', detail: (error as Error).message, tags };
 }

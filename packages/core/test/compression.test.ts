@@ -33,7 +33,12 @@ describe('layer encodings', () => {
   it('writes lz4 as several independent frames, so memory stays bounded', async () => {
     const encoded = await run(encoderFor('lz4'), [randomBytes(9 * 1024 * 1024)]);
     let frames = 0;
-    for (let i = encoded.indexOf(Buffer.from([0x04, 0x22, 0x4d, 0x18])); i >= 0; i = encoded.indexOf(Buffer.from([0x04, 0x22, 0x4d, 0x18]), i + 1)) frames++;
+    for (
+      let i = encoded.indexOf(Buffer.from([0x04, 0x22, 0x4d, 0x18]));
+      i >= 0;
+      i = encoded.indexOf(Buffer.from([0x04, 0x22, 0x4d, 0x18]), i + 1)
+    )
+      frames++;
     assert.ok(frames >= 3, `expected >= 3 frames, saw ${frames}`);
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { idPrefixOf, InvalidReferenceError, parseNameTag } from '@dogestry/core';
+import { InvalidReferenceError, idPrefixOf, parseNameTag } from '@dogestry/core';
 
 describe('references', () => {
   it('parses names and tags by the OCI grammar', () => {

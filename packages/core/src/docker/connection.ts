@@ -28,10 +28,7 @@ export function resolveDockerHost(
 }
 
 /** Parse `unix:///path`, `/path`, `tcp://host:port` (TLS when DOCKER_TLS_VERIFY or DOCKER_CERT_PATH is set). */
-export function connectionOptions(
-  dockerHost: string,
-  env: Readonly<Record<string, string | undefined>>,
-): ConnectionOptions {
+export function connectionOptions(dockerHost: string, env: Readonly<Record<string, string | undefined>>): ConnectionOptions {
   if (dockerHost.startsWith('/')) return { socketPath: dockerHost };
   let url: URL;
   try {
@@ -49,7 +46,10 @@ export function connectionOptions(
       try {
         return readFileSync(join(certDir, name));
       } catch (cause) {
-        throw new InvalidReferenceError(`TLS to ${dockerHost} needs ${join(certDir, name)}: set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem`, { cause });
+        throw new InvalidReferenceError(
+          `TLS to ${dockerHost} needs ${join(certDir, name)}: set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem`,
+          { cause },
+        );
       }
     };
     return { host: url.hostname, port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };

@@ -1,0 +1,67 @@
+import { type RemoteOptions, resolveDockerHost } from '@dogestry/core';
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { DogestryConfig } from './config.js';
+import { ProgressRenderer } from './progress.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+
+/**
+ * Shared flags and behaviour: --config, --docker-host, --quiet, --json; typed errors become
+ * a one-line message on stderr (or an `error` object with --json) and the error's exit code.
+ */
+export abstract class BaseCommand extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    config: Flags.string({
+      helpGroup: 'GLOBAL',
+      description: 'dogestry.cfg to use (default: $DOGESTRY_CONFIG, ./dogestry.cfg, ~/.config/dogestry/dogestry.cfg)',
+    }),
+    'docker-host': Flags.string({
+      helpGroup: 'GLOBAL',
+      description: 'Docker engine to talk to (default: $DOCKER_HOST, [docker] connection in dogestry.cfg, unix:///var/run/docker.sock)',
+    }),
+    quiet: Flags.boolean({ char: 'q', helpGroup: 'GLOBAL', description: 'no progress output' }),
+  };
+
+  private cachedConfig: DogestryConfig | undefined;
+
+  protected dogestryConfig(path: string | undefined): DogestryConfig {
+    this.cachedConfig ??= DogestryConfig.load(path);
+    return this.cachedConfig;
+  }
+
+  protected dockerHost(flags: { 'docker-host'?: string | undefined; config?: string | undefined }): string {
+    return resolveDockerHost(flags['docker-host'], process.env, this.dogestryConfig(flags.config).section('docker').connection);
+  }
+
+  /** Resolve a REMOTE argument (alias or URL/path) into what core's functions take. */
+  protected remote(argument: string, flags: { config?: string | undefined }): { remote: string; remoteOptions: RemoteOptions } {
+    const resolved = this.dogestryConfig(flags.config).resolveRemote(argument);
+    return { remote: resolved.url, remoteOptions: { settings: resolved.settings, env: process.env } };
+  }
+
+  protected progress(flags: { quiet?: boolean | undefined; json?: boolean | undefined }): ProgressRenderer {
+    return new ProgressRenderer(process.stderr, !flags.quiet && !flags.json && !this.jsonEnabled());
+  }
+
+  protected override async catch(error: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
+    const dogestry = typeof error.exitCode === 'number' && typeof error.code === 'string' && 'retryable' in error;
+    if (!dogestry) {
+      if (error.oclif) return super.catch(error);
+      // An unexpected failure: a bug or an unclassified error. Say so, with the message.
+      this.logToStderr(`dogestry: unexpected error: ${error.message}`);
+      if (process.env.DOGESTRY_DEBUG) this.logToStderr(error.stack ?? '');
+      process.exitCode = 1;
+      return;
+    }
+    if (this.jsonEnabled()) {
+      this.logJson({
+        error: { code: error.code, message: error.message, retryable: (error as { retryable?: boolean }).retryable ?? false },
+      });
+    } else {
+      this.logToStderr(`dogestry: ${error.message} [${error.code}]`);
+    }
+    process.exitCode = error.exitCode;
+  }
+}

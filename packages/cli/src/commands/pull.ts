@@ -1,0 +1,57 @@
+import { type PullResult, pull } from '@dogestry/core';
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../base-command.js';
+import { formatBytes, shortId } from '../format.js';
+
+export default class Pull extends BaseCommand {
+  static override summary = 'Pull images from a remote into the Docker engine.';
+  static override description =
+    `IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verified by its digest before anything reaches the engine; only the layers the engine lacks (the longest chain of layers it already has is skipped) are downloaded, into a local cache, and loaded. With --pull-hosts, several engines are loaded from one download.`;
+  static override examples = [
+    '<%= config.bin %> pull central myapp:1.0',
+    '<%= config.bin %> pull central 3f2a',
+    '<%= config.bin %> pull /srv/images myapp:1.0 --pull-hosts unix:///run/a.sock,tcp://10.0.0.5:2375',
+  ];
+  static override strict = false;
+  static override args = {
+    remote: Args.string({ required: true, description: 'remote alias, path or URL' }),
+    image: Args.string({ required: true, description: 'image(s): name[:tag] or image-id prefix' }),
+  };
+  static override flags = {
+    as: Flags.string({ description: 'tag the pulled image as name:tag (one image only)' }),
+    'pull-hosts': Flags.string({ description: 'comma-separated Docker hosts to load into, all from one download' }),
+    'cache-dir': Flags.string({ description: 'cache of verified blobs (default: $XDG_CACHE_HOME/dogestry or ~/.cache/dogestry)' }),
+  };
+
+  async run(): Promise<{ pulled: PullResult[] }> {
+    const { args, argv, flags } = await this.parse(Pull);
+    const images = (argv as string[]).slice(1);
+    if (flags.as && images.length > 1) this.error('--as takes one image', { exit: 2 });
+    const hosts = flags['pull-hosts']
+      ?.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+    const progress = this.progress(flags);
+    const pulled: PullResult[] = [];
+    for (const image of images) {
+      const result = await pull({
+        ...this.remote(args.remote, flags),
+        image,
+        ...(flags.as ? { as: flags.as } : {}),
+        ...(hosts?.length ? { dockerHosts: hosts } : { dockerHost: this.dockerHost(flags) }),
+        ...(flags['cache-dir'] ? { cacheDir: flags['cache-dir'] } : {}),
+        onProgress: progress.listener,
+      });
+      progress.finish();
+      pulled.push(result);
+      for (const engine of result.engines) {
+        this.log(
+          engine.alreadyPresent
+            ? `${result.image ?? shortId(result.imageId)} (${shortId(result.imageId)}) was already on ${engine.engine}`
+            : `pulled ${result.image ?? shortId(result.imageId)} (${shortId(result.imageId)}) into ${engine.engine}: ${engine.layersLoaded} layers loaded, ${engine.layersPresent} already there, ${formatBytes(result.bytesDownloaded)} downloaded`,
+        );
+      }
+    }
+    return { pulled };
+  }
+}

@@ -1,0 +1,54 @@
+import { COMPRESSIONS, type Compression, type PushResult, push } from '@dogestry/core';
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../base-command.js';
+import { formatBytes, shortId } from '../format.js';
+
+export default class Push extends BaseCommand {
+  static override summary = 'Push images from the Docker engine to a remote.';
+  static override description =
+    `Writes only the layers the remote lacks, streaming them from \`docker save\` (lz4 by default), then the config, the manifest, and the tag last: a tag on the remote always points at a complete image. Pushing an image the remote already has writes nothing.
+
+REMOTE is an alias from dogestry.cfg (see \`dogestry remote add\`), a directory path, or a file://, s3:// or http(s):// URL.`;
+  static override examples = [
+    '<%= config.bin %> push central myapp:1.0',
+    '<%= config.bin %> push /srv/images redis:7 nginx:1.25',
+    '<%= config.bin %> push s3://bucket/repo/?region=us-west-2 app:1 --compression gzip',
+    '<%= config.bin %> push central 3f2a9c1b --as myapp:hotfix',
+  ];
+  static override strict = false;
+  static override args = {
+    remote: Args.string({ required: true, description: 'remote alias, path or URL' }),
+    image: Args.string({ required: true, description: 'image(s) on the engine: name[:tag] (tag defaults to latest)' }),
+  };
+  static override flags = {
+    compression: Flags.string({ options: [...COMPRESSIONS], default: 'lz4', description: 'how new layers are encoded on the remote' }),
+    as: Flags.string({ description: 'name:tag to push under on the remote (one image only)' }),
+  };
+
+  async run(): Promise<{ pushed: PushResult[] }> {
+    const { args, argv, flags } = await this.parse(Push);
+    const images = (argv as string[]).slice(1);
+    if (flags.as && images.length > 1) this.error('--as takes one image', { exit: 2 });
+    const progress = this.progress(flags);
+    const pushed: PushResult[] = [];
+    for (const image of images) {
+      const result = await push({
+        ...this.remote(args.remote, flags),
+        image,
+        ...(flags.as ? { as: flags.as } : {}),
+        dockerHost: this.dockerHost(flags),
+        compression: flags.compression as Compression,
+        onProgress: progress.listener,
+      });
+      progress.finish();
+      pushed.push(result);
+      const uploaded = result.layers.filter((l) => l.result === 'uploaded').length;
+      this.log(
+        uploaded === 0 && !result.tagUpdated
+          ? `${result.image} (${shortId(result.imageId)}) is already up to date on ${result.remote}`
+          : `pushed ${result.image} (${shortId(result.imageId)}) to ${result.remote}: ${uploaded} of ${result.layers.length} layers uploaded, ${formatBytes(result.bytesWritten)} written`,
+      );
+    }
+    return { pushed };
+  }
+}

@@ -1,0 +1,15 @@
+import { BaseCommand } from '../../base-command.js';
+import { table } from '../../format.js';
+
+export default class RemoteList extends BaseCommand {
+  static override summary = 'List the remote aliases in dogestry.cfg.';
+  static override aliases = ['remote'];
+
+  async run(): Promise<{ remotes: { name: string; url: string }[]; config: string }> {
+    const { flags } = await this.parse(RemoteList);
+    const config = this.dogestryConfig(flags.config);
+    const remotes = config.remotes();
+    this.log(remotes.length ? table(remotes.map((r) => [r.name, r.url])) : `no remotes in ${config.path}`);
+    return { remotes, config: config.path };
+  }
+}

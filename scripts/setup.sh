@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install what dogestry needs on Debian (as root), then build it. Idempotent: installs only what is missing.
+#
+#   scripts/setup.sh          Node.js + npm packages + build; Docker engine (docker.io) only if none is reachable
+#   scripts/setup.sh --all    also everything the test suite and benchmark run against:
+#                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl
+set -euo pipefail
+cd "$(dirname "$0")/.."
+all=false
+[ "${1:-}" = "--all" ] && all=true
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+node_ok() { have node && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 18 ]; }
+engine_reachable() {
+  [ -n "${DOCKER_HOST:-}" ] && return 0
+  [ -S /var/run/docker.sock ] && have curl && curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1
+}
+
+node_ok || need+=(nodejs)
+have npm || need+=(npm)
+have curl || need+=(curl)
+have git || need+=(git)
+if $all || ! engine_reachable; then have dockerd || need+=(docker.io); fi
+if $all; then
+  have podman || need+=(podman)
+  have skopeo || need+=(skopeo)
+  have nginx || need+=(nginx)
+  have radosgw || need+=(radosgw)
+  have ceph-mon || need+=(ceph-mon)
+  have ceph-osd || need+=(ceph-osd)
+  have ceph || need+=(ceph-common)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules/@oclif/core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: building" >&2
+npm run --silent build
