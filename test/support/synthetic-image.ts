@@ -78,7 +78,7 @@ export async function buildImageTar(workDir: string, repoTag: string, layers: re
   const diffIds: string[] = [];
   const layerPaths: string[] = [];
   for (const spec of layers) {
-    const path = join(workDir, `layer-${spec.seed.replace(/[^a-zA-Z0-9.-]+/g, "_")}-${spec.size}-${spec.kind ?? "random"}.tar`);
+    const path = join(workDir, `layer-${spec.seed.replace(/[^a-zA-Z0-9.-]+/g, '_')}-${spec.size}-${spec.kind ?? 'random'}.tar`);
     diffIds.push(await writeLayerTar(spec, path));
     layerPaths.push(path);
   }
