@@ -21,5 +21,14 @@ export { formatNameTag, idPrefixOf, type NameTag, parseNameTag } from './referen
 export type { Remote, RemoteCapabilities, RemoteFactory, RemoteOptions, StatResult, WriteOptions } from './remote.js';
 export { assertSafeKey } from './remote.js';
 export { resolveImage } from './resolve.js';
+export {
+  isPullTicket,
+  MAX_TICKET_SECONDS,
+  type PresignOptions,
+  type PresignResult,
+  type PullTicket,
+  parseDuration,
+  presign,
+} from './ticket.js';
 export { normalizeRemoteUrl, openRemote, TRANSPORT_PACKAGES } from './transports.js';
 export { type VerifyProblem, type VerifyReport, verify } from './verify.js';

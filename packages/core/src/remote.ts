@@ -63,6 +63,8 @@ export interface Remote {
   move?(from: string, to: string, opts?: { createOnly?: boolean }): Promise<'written' | 'exists'>;
   list(prefix: string): AsyncIterable<string>;
   delete(keys: readonly string[]): Promise<void>;
+  /** Optional: a URL that lets anyone GET `key` for `expiresIn` seconds, with no credentials (S3 presigning). */
+  presign?(key: string, expiresIn: number): Promise<string>;
   close?(): Promise<void>;
 }
 

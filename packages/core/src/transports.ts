@@ -1,8 +1,10 @@
+import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InvalidReferenceError, UnknownTransportError } from './errors.js';
 import { MemoryRemote } from './memory-remote.js';
 import type { Remote, RemoteFactory, RemoteOptions } from './remote.js';
+import { isPullTicket, type PullTicket } from './ticket.js';
 
 /** URL scheme -> the package that implements it. Loaded lazily, so users install only what they use. */
 export const TRANSPORT_PACKAGES: Readonly<Record<string, string>> = {
@@ -28,8 +30,10 @@ export function normalizeRemoteUrl(location: string): string {
   );
 }
 
-/** Open the remote a URL (or path) names, loading its transport package on demand. */
+/** Open the remote a URL (or path) names, loading its transport package on demand. A path to a pull-ticket file opens the ticket. */
 export async function openRemote(location: string, options: RemoteOptions = {}): Promise<Remote> {
+  const ticket = await readTicketFile(location);
+  if (ticket) return (await loadTransport('https:', '@dogestry/transport-http')).createTicketRemote?.(ticket) as Remote;
   const url = normalizeRemoteUrl(location);
   const scheme = `${url.slice(0, url.indexOf(':'))}:`.toLowerCase();
   if (scheme === 'memory:') {
@@ -42,15 +46,44 @@ export async function openRemote(location: string, options: RemoteOptions = {}):
   if (!packageName) {
     throw new UnknownTransportError(`no transport handles ${scheme}// URLs: use a path, file://, s3://, http:// or https://`);
   }
-  let module: { createRemote?: RemoteFactory };
+  const module = await loadTransport(scheme, packageName);
+  if (typeof module.createRemote !== 'function') throw new UnknownTransportError(`${packageName} does not export createRemote`);
+  return module.createRemote(url, options);
+}
+
+interface TransportModule {
+  createRemote?: RemoteFactory;
+  createTicketRemote?: (ticket: PullTicket) => Remote;
+}
+
+async function loadTransport(scheme: string, packageName: string): Promise<TransportModule> {
   try {
-    module = (await import(packageName)) as { createRemote?: RemoteFactory };
+    return (await import(packageName)) as TransportModule;
   } catch (cause) {
     if ((cause as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((cause as Error).message).includes(packageName)) {
       throw new UnknownTransportError(`${scheme}// remotes need the ${packageName} package: npm install ${packageName}`, { cause });
     }
     throw cause;
   }
-  if (typeof module.createRemote !== 'function') throw new UnknownTransportError(`${packageName} does not export createRemote`);
-  return module.createRemote(url, options);
+}
+
+/** A local file (not a directory) holding a pull ticket, or undefined. */
+async function readTicketFile(location: string): Promise<PullTicket | undefined> {
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(location) && !location.startsWith('file://')) return undefined;
+  const path = location.startsWith('file://') ? fileURLToPath(location) : location;
+  let text: string;
+  try {
+    if (!(await stat(path)).isFile()) return undefined;
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidReferenceError(`${location} is a file, not a repository directory, and not a JSON pull ticket`);
+  }
+  if (!isPullTicket(value)) throw new InvalidReferenceError(`${location} is a file, not a repository directory, and not a pull ticket`);
+  return value;
 }

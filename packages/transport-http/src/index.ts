@@ -21,7 +21,10 @@ import {
   AuthError,
   assertSafeKey,
   DogestryError,
+  ExpiredError,
   InvalidReferenceError,
+  isPullTicket,
+  type PullTicket,
   ReadOnlyError,
   type Remote,
   type RemoteCapabilities,
@@ -40,6 +43,8 @@ export interface HttpRemoteOptions {
   /** Skip detection and use these (tests, tickets). */
   readonly capabilities?: RemoteCapabilities;
   readonly dispatcher?: Dispatcher;
+  /** Read through a pull ticket: only these keys exist, each at its presigned URL. */
+  readonly ticket?: PullTicket;
 }
 
 type Listing = 'autoindex' | 'propfind' | 'none';
@@ -55,10 +60,12 @@ export class HttpRemote implements Remote {
   private readonly base: URL;
   private readonly authorization: string | undefined;
   private readonly dispatcher: Dispatcher;
+  private readonly ticket: PullTicket | undefined;
 
   constructor(options: HttpRemoteOptions) {
     this.base = options.base;
-    this.url = options.base.href;
+    this.ticket = options.ticket;
+    this.url = options.ticket ? `ticket for ${options.ticket.image} on ${options.ticket.remote}` : options.base.href;
     this.authorization = options.authorization;
     this.dispatcher = options.dispatcher ?? new Agent({ connections: 16, keepAliveTimeout: 10_000, pipelining: 0 });
     if (options.capabilities) this.capabilities = options.capabilities;
@@ -67,6 +74,21 @@ export class HttpRemote implements Remote {
   private keyUrl(key: string): URL {
     assertSafeKey(key);
     return new URL(key.split('/').map(encodeURIComponent).join('/'), this.base);
+  }
+
+  /** Where to read `key`: under the base URL, or (through a ticket) its presigned URL, if it has one. */
+  private readUrl(key: string): URL | undefined {
+    if (!this.ticket) return this.keyUrl(key);
+    assertSafeKey(key);
+    if (Date.parse(this.ticket.expires) <= Date.now()) throw this.expired();
+    const url = this.ticket.objects[key];
+    return url ? new URL(url) : undefined;
+  }
+
+  private expired(): ExpiredError {
+    return new ExpiredError(
+      `the pull ticket for ${this.ticket?.image} expired at ${this.ticket?.expires}: ask for a new one with \`dogestry presign\``,
+    );
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -115,35 +137,54 @@ export class HttpRemote implements Remote {
 
   private async fail(response: Dispatcher.ResponseData, what: string, url: URL): Promise<never> {
     const status = response.statusCode;
-    await response.body.dump();
+    if (status !== 403) await response.body.dump();
     const where = this.describe(url);
     if (status === 401) {
       throw new AuthError(
         `${what} ${where}: 401 Unauthorized: ${this.authorization ? 'the credentials were refused' : 'credentials are needed'}; set them in the URL (http://user:pass@…) or in [remote "NAME"] username/password or token in dogestry.cfg`,
       );
     }
-    if (status === 403) throw new AuthError(`${what} ${where}: 403 Forbidden: these credentials may not do this`);
+    if (status === 403) {
+      const text = await response.body.text().catch(() => '');
+      const expiry = expiryOf(url);
+      // Servers word this differently (AWS says "Request has expired", radosgw only AccessDenied): the URL itself says when it ends.
+      if (/expired/i.test(text) || (expiry && expiry.getTime() <= Date.now())) {
+        if (this.ticket) throw this.expired();
+        throw new ExpiredError(
+          `${what} ${where}: the presigned URL expired${expiry ? ` at ${expiry.toISOString()}` : ''}: ask for a new one`,
+        );
+      }
+      throw new AuthError(
+        this.ticket || url.searchParams.has('X-Amz-Signature')
+          ? `${what} ${where}: 403 Forbidden: the presigned URL was refused (altered, or signed with revoked credentials)`
+          : `${what} ${where}: 403 Forbidden: these credentials may not do this`,
+      );
+    }
     if (status === 405 || status === 501)
       throw new ReadOnlyError(`${what} ${where}: the server does not allow it (${status}); this remote is read-only`);
     throw new TransportError(`${what} ${where}: HTTP ${status}`, { retryable: status >= 500 || status === 429 });
   }
 
   async stat(key: string): Promise<StatResult | undefined> {
-    const url = this.keyUrl(key);
-    const response = await this.send('HEAD', url);
+    const url = this.readUrl(key);
+    if (!url) return undefined;
+    // A presigned URL is signed for GET only: ask for one byte instead of HEAD.
+    const response = this.ticket ? await this.send('GET', url, { headers: { range: 'bytes=0-0' } }) : await this.send('HEAD', url);
     if (response.statusCode === 404 || response.statusCode === 410) {
       await response.body.dump();
       return undefined;
     }
     if (response.statusCode >= 300) return this.fail(response, 'HEAD', url);
     await response.body.dump();
-    const size = Number(response.headers['content-length'] ?? Number.NaN);
+    const range = /\/(\d+)$/.exec(header(response, 'content-range') ?? '');
+    const size = range ? Number(range[1]) : Number(response.headers['content-length'] ?? Number.NaN);
     const lastModified = header(response, 'last-modified');
     return { size: Number.isFinite(size) ? size : 0, ...(lastModified ? { modified: new Date(lastModified) } : {}) };
   }
 
   async read(key: string, opts: { offset?: number } = {}): Promise<Readable | undefined> {
-    const url = this.keyUrl(key);
+    const url = this.readUrl(key);
+    if (!url) return undefined;
     const first = await this.get(url, opts.offset ?? 0);
     if (!first) return undefined;
     return Readable.from(this.resumingBody(url, first, opts.offset ?? 0));
@@ -336,6 +377,13 @@ export class HttpRemote implements Remote {
     await this.dispatcher.close();
   }
 
+  /** GET a small document at an absolute URL, with this remote's error handling. */
+  async fetchDocument(url: URL): Promise<string> {
+    const response = await this.send('GET', url);
+    if (response.statusCode >= 300) return this.fail(response, 'GET', url);
+    return response.body.text();
+  }
+
   /**
    * Find out what the server allows: a zero-byte PUT and DELETE under tmp/ (write, and
    * whether parents need MKCOL), a MOVE of it (atomic create-only), and a listing request.
@@ -392,6 +440,15 @@ export class HttpRemote implements Remote {
   }
 }
 
+/** When a SigV4 presigned URL stops working, from its X-Amz-Date and X-Amz-Expires. */
+function expiryOf(url: URL): Date | undefined {
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(url.searchParams.get('X-Amz-Date') ?? '');
+  const seconds = Number(url.searchParams.get('X-Amz-Expires'));
+  if (!date || !url.searchParams.has('X-Amz-Expires') || !Number.isFinite(seconds)) return undefined;
+  const start = Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3]), Number(date[4]), Number(date[5]), Number(date[6]));
+  return new Date(start + seconds * 1000);
+}
+
 /** Names of the direct children in a WebDAV multistatus answer. */
 function parsePropfind(xml: string, selfPath: string): { name: string; directory: boolean }[] {
   const out: { name: string; directory: boolean }[] = [];
@@ -432,6 +489,7 @@ export async function createRemote(location: string, options: RemoteOptions = {}
   const token = settings.token ?? env.DOGESTRY_HTTP_TOKEN;
   parsed.username = '';
   parsed.password = '';
+  if (parsed.searchParams.has('X-Amz-Signature')) return openTicketUrl(parsed);
   if (!parsed.pathname.endsWith('/')) parsed.pathname += '/';
   const authorization = username
     ? `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}`
@@ -441,4 +499,29 @@ export async function createRemote(location: string, options: RemoteOptions = {}
   const remote = new HttpRemote({ base: parsed, ...(authorization ? { authorization } : {}) });
   await remote.detect();
   return remote;
+}
+
+/** A read-only remote that reads through a pull ticket (see `presign` in core). */
+export function createTicketRemote(ticket: PullTicket): HttpRemote {
+  const first = Object.values(ticket.objects)[0];
+  return new HttpRemote({
+    base: new URL(first ?? 'http://ticket.invalid/'),
+    ticket,
+    capabilities: { write: false, list: false, createOnly: false },
+  });
+}
+
+/** Fetch a ticket from its presigned URL (`dogestry presign` prints one). */
+async function openTicketUrl(url: URL): Promise<HttpRemote> {
+  const fetcher = new HttpRemote({ base: url, capabilities: { write: false, list: false, createOnly: false } });
+  const body = await fetcher.fetchDocument(url);
+  await fetcher.close();
+  let ticket: unknown;
+  try {
+    ticket = JSON.parse(body);
+  } catch {
+    ticket = undefined;
+  }
+  if (!isPullTicket(ticket)) throw new InvalidReferenceError(`${url.origin}${url.pathname} is not a dogestry pull ticket`);
+  return createTicketRemote(ticket);
 }
