@@ -103,7 +103,7 @@ describe('s3 remote against radosgw', () => {
     assert.equal(second.code, 0, second.stderr);
     const result = (JSON.parse(second.stdout) as { pushed: { imageId: string; manifestDigest: string }[] }).pushed[0];
     const added = (await keys(name, 'r/blobs/')).filter((k) => !before.has(k));
-    const top = `r/blobs/sha256/${(images[1]?.diffIds[2] as string).slice(7)}`;
+    const top = `r/blobs/sha256/${String(images[1]?.diffIds[2]).slice(7)}`;
     assert.deepEqual(
       added.sort(),
       [top, `r/blobs/sha256/${result?.imageId.slice(7)}`, `r/blobs/sha256/${result?.manifestDigest.slice(7)}`].sort(),

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The benchmark: dogestry against the engine's own floors and skopeo, side by side, in one run.
+# As root on Debian: installs what it needs, then writes bench/RESULTS.md.
+#   bash bench/run.sh            # BENCH_RUNS=3 by default; BENCH_DRIVER=overlay2|vfs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --all
+command -v /usr/bin/time >/dev/null 2>&1 || { apt-get install -y -qq --no-install-recommends time >/dev/null; }
+export DOCKER_API_VERSION=1.41
+exec node --import tsx bench/bench.ts "$@"
