@@ -4,7 +4,7 @@
  * Wall times and peak RSS come from running the real CLI under GNU time.
  */
 import { execFile } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { encoderFor } from '@dogestry/core';
 import { CLI } from '../test/support/cli.js';
-import { REPO_ROOT, startDockerd } from '../test/support/dockerd.js';
+import { REPO_ROOT } from '../test/support/dockerd.js';
 import { startRadosgw } from '../test/support/radosgw.js';
 import { buildImageTar, type LayerSpec } from '../test/support/synthetic-image.js';
 
@@ -246,7 +246,12 @@ async function main(): Promise<void> {
         await pipeline(
           createReadStream(path as string, { highWaterMark: MiB }),
           encoderFor(c),
-          new Writable({ write: (chunk, _e, cb) => ((size += chunk.length), cb()) }),
+          new Writable({
+            write: (chunk, _e, cb) => {
+              size += chunk.length;
+              cb();
+            },
+          }),
         );
         comp.push(`| ${label} | ${c} | ${((Date.now() - t) / 1000).toFixed(2)} s | ${(size / MiB).toFixed(1)} MiB |`);
       }

@@ -10,7 +10,7 @@ import { type Compression, decode, encoderFor } from './compression.js';
 import type { DockerEngine } from './docker/engine.js';
 import { type LayerIdentity, parseSave } from './docker/save-parser.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
-import { NotFoundError } from './errors.js';
+import { InvalidReferenceError, NotFoundError } from './errors.js';
 import {
   assertWritable,
   blobKey,
@@ -28,7 +28,7 @@ import {
 import { Digester, verifyingStage } from './hashing.js';
 import type { ProgressListener } from './progress.js';
 import { progressStage } from './progress.js';
-import { formatNameTag, hexOf, idPrefixOf, type NameTag, parseNameTag } from './reference.js';
+import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
 import type { Remote, RemoteOptions } from './remote.js';
 import { drain } from './streams.js';
 import { openRemote } from './transports.js';
@@ -85,13 +85,10 @@ export interface PushResult {
  * file while hashed and uploaded from there only if the remote lacks it.
  */
 export async function push(options: PushOptions): Promise<PushResult> {
-  const target = parseNameTag(options.as ?? options.image);
-  if (options.as === undefined && idPrefixOf(options.image) && !options.image.includes(':')) {
-    // An id has no name to push under. (A 4+ hex name is still a valid name, so only warn by requiring --as for full ids.)
-    if (/^(sha256:)?[0-9a-f]{64}$/.test(options.image)) {
-      throw new NotFoundError(`pushing image id ${options.image} needs a name on the remote: pass as: "name:tag"`);
-    }
+  if (options.as === undefined && /^(sha256:)?[0-9a-f]{64}$/.test(options.image)) {
+    throw new InvalidReferenceError(`${options.image} is an image id, which has no name to push under: give one with --as name:tag`);
   }
+  const target = parseNameTag(options.as ?? options.image);
   const engine = selectEngine(options);
   const remote = typeof options.remote === 'string' ? await openRemote(options.remote, options.remoteOptions ?? {}) : options.remote;
   assertWritable(remote);
