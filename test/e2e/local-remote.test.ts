@@ -263,6 +263,7 @@ describe('bad input', () => {
     ['a name with ..', ['push', '<remote>', '../x'], /INVALID_REFERENCE/, 2],
     ['an uppercase name', ['push', '<remote>', 'UPPER'], /INVALID_REFERENCE/, 2],
     ['an empty tag', ['push', '<remote>', 'app-a:'], /INVALID_REFERENCE/, 2],
+    ['a bare image id without --as', ['push', '<remote>', `sha256:${'0'.repeat(64)}`], /is an image id.*--as.*INVALID_REFERENCE/, 2],
     ['an unknown alias', ['push', 'nosuchalias', 'app-a:1.0'], /no remote named "nosuchalias".*CONFIG/, 2],
     ['a missing image', ['push', '<remote>', 'not-here:1'], /not on the engine.*NOT_FOUND/, 3],
     ['an unknown transport', ['push', 'ftp://host/x', 'app-a:1.0'], /UNKNOWN_TRANSPORT/, 2],

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { decode } from './compression.js';
 import { DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
 import { blobKey } from './format.js';
-import { Digester } from './hashing.js';
+import { ByteCounter, Digester } from './hashing.js';
 import { type ProgressListener, progressStage } from './progress.js';
 import type { Remote } from './remote.js';
 
@@ -57,7 +57,7 @@ export class BlobCache {
     await mkdir(tmpDir, { recursive: true });
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     const tmp = join(tmpDir, randomUUID());
-    const stored = new Digester();
+    const stored = new ByteCounter();
     const decoded = new Digester();
     try {
       await pipeline(body, stored.stage, decode, decoded.stage, progressStage(emit, `sha256:${hex}`, size), createWriteStream(tmp));

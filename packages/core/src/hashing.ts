@@ -39,3 +39,14 @@ export function verifyingStage(key: string, expectedHex: string): (source: Async
     if (actual !== expectedHex) throw new DigestMismatchError(key, `sha256:${expectedHex}`, `sha256:${actual}`);
   };
 }
+
+/** Counts what passes through a stage, without hashing it. */
+export class ByteCounter {
+  bytes = 0;
+  readonly stage = async function* (this: ByteCounter, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      this.bytes += chunk.length;
+      yield chunk;
+    }
+  }.bind(this);
+}

@@ -25,7 +25,7 @@ import {
   TMP_PREFIX,
   tagKey,
 } from './format.js';
-import { Digester, verifyingStage } from './hashing.js';
+import { ByteCounter, Digester, verifyingStage } from './hashing.js';
 import type { ProgressListener } from './progress.js';
 import { progressStage } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
@@ -205,7 +205,7 @@ class ImagePush {
     this.claimed.add(diffId);
     const key = blobKey(hexOf(diffId));
     this.emit?.({ type: 'layer-start', diffId, size });
-    const stored = new Digester();
+    const stored = new ByteCounter();
     await writeThrough(
       this.remote,
       key,
@@ -240,7 +240,7 @@ class ImagePush {
   /** Whatever comes next is needed: stream it to tmp/, then move it to its digest's key. */
   private async streamToTemporaryKey(stream: Readable, decoded: Digester): Promise<LayerIdentity> {
     const tmpKey = `${TMP_PREFIX}${randomUUID()}`;
-    const stored = new Digester();
+    const stored = new ByteCounter();
     await writeThrough(this.remote, tmpKey, stream, [decode, decoded.stage, encoderFor(this.compression), stored.stage]);
     const diffId = decoded.digest;
     if (this.missing.has(diffId) && !this.claimed.has(diffId)) {
@@ -269,7 +269,7 @@ class ImagePush {
       this.limit(async () => {
         const key = blobKey(hexOf(diffId));
         this.emit?.({ type: 'layer-start', diffId, size });
-        const stored = new Digester();
+        const stored = new ByteCounter();
         try {
           await writeThrough(
             this.remote,
