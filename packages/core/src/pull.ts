@@ -52,9 +52,10 @@ export interface PullResult {
  *
  * Reads tag -> manifest -> config (each verified by digest), works out for each engine the
  * longest chain prefix of layers it already has, downloads only the layers some engine
- * lacks into the local cache (decoded and verified before they are stored), then streams to
- * each engine a load tar holding only its missing layers, and tags. Nothing reaches an engine
- * before every blob it needs has been verified. Podman rejects partial loads, so it is sent
+ * lacks into the local cache (decoded and verified before they are stored) while streaming to
+ * each engine a load tar holding only its missing layers, each taken once it is verified, and
+ * tags. No unverified byte reaches an engine; a layer that fails verification ends the load
+ * tar early, which the engine refuses whole. Podman rejects partial loads, so it is sent
  * every layer.
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
@@ -98,8 +99,13 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   const limit = pLimit(options.concurrency ?? 4);
   const sizes = new Map(manifest.layers.map((l) => [l.digest, l.size]));
   let bytesDownloaded = 0;
-  await Promise.all(
-    [...needed].map((diffId) =>
+  // Downloads start now, in parallel; each engine's load starts at once too and takes each
+  // layer only when that layer is cached and verified, so download and load overlap while no
+  // unverified byte reaches an engine. A failed download aborts the load tar, and the engine
+  // discards a tar that ends early.
+  const fetched = new Map(
+    [...needed].map((diffId) => [
+      diffId,
       limit(async () => {
         const size = sizes.get(diffId);
         emit?.(size === undefined ? { type: 'layer-start', diffId } : { type: 'layer-start', diffId, size });
@@ -107,18 +113,26 @@ export async function pull(options: PullOptions): Promise<PullResult> {
         bytesDownloaded += bytes;
         emit?.({ type: 'layer-done', diffId, bytes, result: downloaded ? 'downloaded' : 'cached' });
       }),
-    ),
+    ]),
   );
+  for (const job of fetched.values()) job.catch(() => {}); // awaited below; this only silences early rejections
+  const allFetched = Promise.all(fetched.values());
 
   const results = await Promise.all(
     plans.map(async ({ engine, present, already }): Promise<EnginePullResult> => {
       if (!already) {
         const layers = manifest.layers.map((l, i) => {
           const hex = hexOf(l.digest);
-          return i < present ? { diffHex: hex, size: l.size } : { diffHex: hex, size: l.size, open: () => cache.open(hex) };
+          if (i < present) return { diffHex: hex, size: l.size };
+          return { diffHex: hex, size: l.size, ready: fetched.get(l.digest), open: () => cache.open(hex) };
         });
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'start' });
-        await engine.load(buildLoadTar(configHex, config, layers));
+        try {
+          await Promise.all([engine.load(buildLoadTar(configHex, config, layers)), allFetched]);
+        } catch (error) {
+          await allFetched; // a failed download is the cause; the engine's error is its echo
+          throw error;
+        }
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'done' });
       } else emit?.({ type: 'load', engine: engine.endpoint, layers: 0, state: 'skipped' });
       if (name) await engine.tag(imageId, name.name, name.tag);
@@ -130,6 +144,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       };
     }),
   );
+  await allFetched;
   return {
     remote: remote.url,
     image: name ? formatNameTag(name) : undefined,

@@ -5,6 +5,8 @@ export interface LoadTarLayer {
   readonly diffHex: string;
   /** Bytes of the uncompressed layer tar; absent for layers the engine already has (chain prefix). */
   readonly open?: () => Readable;
+  /** Resolves when `open` may be called (the layer is downloaded and verified); rejects to abort the tar. */
+  readonly ready?: Promise<unknown> | undefined;
   readonly size: number;
 }
 
@@ -25,6 +27,7 @@ export function buildLoadTar(configHex: string, config: Buffer, layers: readonly
     for (const layer of layers) {
       if (!layer.open || sent.has(layer.diffHex)) continue;
       sent.add(layer.diffHex);
+      await layer.ready;
       pack.entry({ name: `${layer.diffHex}/`, type: 'directory', mtime });
       await new Promise<void>((resolve, reject) => {
         const entry = pack.entry({ name: `${layer.diffHex}/layer.tar`, size: layer.size, mtime }, (error) =>
