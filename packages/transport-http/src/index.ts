@@ -67,7 +67,7 @@ export class HttpRemote implements Remote {
     this.ticket = options.ticket;
     this.url = options.ticket ? `ticket for ${options.ticket.image} on ${options.ticket.remote}` : options.base.href;
     this.authorization = options.authorization;
-    this.dispatcher = options.dispatcher ?? new Agent({ connections: 16, keepAliveTimeout: 10_000, pipelining: 0 });
+    this.dispatcher = options.dispatcher ?? new Agent({ connections: 16, keepAliveTimeout: 10_000 });
     if (options.capabilities) this.capabilities = options.capabilities;
   }
 
