@@ -41,7 +41,12 @@ fi
 
 if [ ! -d node_modules/@oclif/core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm 11 can write a lockfile that lists only some platforms' optional packages (biome's
+  # binaries) and then have `npm ci` refuse it; `npm install` still takes the locked versions.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || {
+    echo "setup: npm ci refused the lockfile; using npm install" >&2
+    npm install --no-audit --no-fund --loglevel=error
+  }
 fi
 echo "setup: building" >&2
 npm run --silent build

@@ -21,6 +21,7 @@ export { formatNameTag, idPrefixOf, type NameTag, parseNameTag } from './referen
 export type { Remote, RemoteCapabilities, RemoteFactory, RemoteOptions, StatResult, WriteOptions } from './remote.js';
 export { assertSafeKey } from './remote.js';
 export { resolveImage } from './resolve.js';
+export { resumingRead } from './resume.js';
 export {
   isPullTicket,
   MAX_TICKET_SECONDS,

@@ -29,6 +29,7 @@ import {
   type Remote,
   type RemoteCapabilities,
   type RemoteOptions,
+  resumingRead,
   type StatResult,
   TransportError,
   type WriteOptions,
@@ -185,9 +186,27 @@ export class HttpRemote implements Remote {
   async read(key: string, opts: { offset?: number } = {}): Promise<Readable | undefined> {
     const url = this.readUrl(key);
     if (!url) return undefined;
+    const bodyOf = (response: Dispatcher.ResponseData): AsyncIterable<Buffer> =>
+      response.statusCode === 416 ? Readable.from([]) : (response.body as AsyncIterable<Buffer>);
     const first = await this.get(url, opts.offset ?? 0);
     if (!first) return undefined;
-    return Readable.from(this.resumingBody(url, first, opts.offset ?? 0));
+    return Readable.from(
+      resumingRead(
+        bodyOf(first),
+        opts.offset ?? 0,
+        async (offset) => {
+          const response = await this.get(url, offset);
+          return response && bodyOf(response);
+        },
+        (error, offset) =>
+          error instanceof DogestryError
+            ? error
+            : new TransportError(`GET ${this.describe(url)} kept failing after ${offset} bytes: ${(error as Error).message}`, {
+                cause: error,
+                retryable: true,
+              }),
+      ),
+    );
   }
 
   private async get(url: URL, offset: number): Promise<Dispatcher.ResponseData | undefined> {
@@ -207,32 +226,6 @@ export class HttpRemote implements Remote {
       throw new TransportError(`GET ${this.describe(url)}: the server ignored the Range header, so the download cannot resume`);
     }
     return response;
-  }
-
-  /** Yield the body; after a dropped connection, ask for the rest with Range (a few times). */
-  private async *resumingBody(url: URL, first: Dispatcher.ResponseData, start: number): AsyncGenerator<Buffer> {
-    let response: Dispatcher.ResponseData | undefined = first;
-    let offset = start;
-    for (let resumes = 0; response; ) {
-      if (response.statusCode === 416) return;
-      try {
-        for await (const chunk of response.body) {
-          offset += (chunk as Buffer).length;
-          yield chunk as Buffer;
-        }
-        return;
-      } catch (error) {
-        if (++resumes > 5) {
-          throw new TransportError(`GET ${this.describe(url)} kept failing after ${offset} bytes: ${(error as Error).message}`, {
-            cause: error,
-            retryable: true,
-          });
-        }
-        await sleep(100 * resumes);
-        response = await this.get(url, offset);
-        if (!response) throw new TransportError(`GET ${this.describe(url)}: the object vanished while being read`);
-      }
-    }
   }
 
   async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<'written' | 'exists'> {

@@ -75,20 +75,7 @@ export class LocalRemote implements Remote {
       const handle = await open(tmp, 'r+');
       await handle.sync();
       await handle.close();
-      await mkdir(dirname(target), { recursive: true });
-      if (!opts.createOnly) {
-        await rename(tmp, target);
-        return 'written';
-      }
-      try {
-        await link(tmp, target);
-        return 'written';
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
-        throw error;
-      } finally {
-        await unlink(tmp).catch(() => {});
-      }
+      return await placeFile(tmp, target, opts.createOnly ?? false);
     } catch (error) {
       body.destroy();
       await rm(tmp, { force: true });
@@ -100,20 +87,7 @@ export class LocalRemote implements Remote {
     const source = this.path(from);
     const target = this.path(to);
     try {
-      await mkdir(dirname(target), { recursive: true });
-      if (!opts.createOnly) {
-        await rename(source, target);
-        return 'written';
-      }
-      try {
-        await link(source, target);
-        return 'written';
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
-        throw error;
-      } finally {
-        await unlink(source).catch(() => {});
-      }
+      return await placeFile(source, target, opts.createOnly ?? false);
     } catch (error) {
       throw translate(error, `move ${from} to ${to}`);
     }
@@ -158,6 +132,27 @@ export class LocalRemote implements Remote {
     const dir = join(this.root, TMP_DIR);
     await mkdir(dir, { recursive: true });
     return join(dir, randomUUID());
+  }
+}
+
+/**
+ * Put the file `source` at `target`: rename(2), which replaces atomically, or for create-only
+ * link(2), which fails atomically when `target` exists (then `source` is dropped).
+ */
+async function placeFile(source: string, target: string, createOnly: boolean): Promise<'written' | 'exists'> {
+  await mkdir(dirname(target), { recursive: true });
+  if (!createOnly) {
+    await rename(source, target);
+    return 'written';
+  }
+  try {
+    await link(source, target);
+    return 'written';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
+    throw error;
+  } finally {
+    await unlink(source).catch(() => {});
   }
 }
 

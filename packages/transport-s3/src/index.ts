@@ -38,6 +38,7 @@ import {
   type Remote,
   type RemoteCapabilities,
   type RemoteOptions,
+  resumingRead,
   type StatResult,
   TransportError,
   type WriteOptions,
@@ -134,7 +135,14 @@ export class S3Remote implements Remote {
   async read(key: string, opts: { offset?: number } = {}): Promise<Readable | undefined> {
     const first = await this.get(key, opts.offset ?? 0);
     if (!first) return undefined;
-    return Readable.from(this.resuming(key, first, opts.offset ?? 0));
+    return Readable.from(
+      resumingRead(
+        first,
+        opts.offset ?? 0,
+        (offset) => this.get(key, offset),
+        (error) => this.translate(error, `read ${key}`),
+      ),
+    );
   }
 
   private async get(key: string, offset: number): Promise<Readable | undefined> {
@@ -149,25 +157,6 @@ export class S3Remote implements Remote {
       if (isNotFound(error)) return undefined;
       if ((error as { name?: string }).name === 'InvalidRange') return Readable.from([]);
       throw this.translate(error, `read ${key}`);
-    }
-  }
-
-  private async *resuming(key: string, first: Readable, start: number): AsyncGenerator<Buffer> {
-    let body: Readable | undefined = first;
-    let offset = start;
-    for (let resumes = 0; body; ) {
-      try {
-        for await (const chunk of body) {
-          offset += (chunk as Buffer).length;
-          yield chunk as Buffer;
-        }
-        return;
-      } catch (error) {
-        if (error instanceof DogestryError || ++resumes > 5) throw this.translate(error, `read ${key}`);
-        await new Promise((r) => setTimeout(r, 100 * resumes));
-        body = await this.get(key, offset);
-        if (!body) throw new TransportError(`read ${key}: the object vanished while being read`);
-      }
     }
   }
 
