@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, ListObjectsV2Command, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { type Radosgw, startRadosgw } from '../support/radosgw.js';
@@ -142,6 +142,33 @@ describe('s3 remote against radosgw', () => {
       },
     });
     assert.equal(result.code, 0, result.stderr);
+  });
+
+  it('anonymous=true pulls a public bucket unsigned, and cannot push', async () => {
+    const name = await newBucket();
+    assert.equal((await cli(['push', rgw.url(name, 'pub/'), 'svc-1:1'])).code, 0);
+    await rgw.client.send(
+      new PutBucketPolicyCommand({
+        Bucket: name,
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Principal: '*', Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${name}/*`] },
+            { Effect: 'Allow', Principal: '*', Action: ['s3:ListBucket'], Resource: [`arn:aws:s3:::${name}`] },
+          ],
+        }),
+      }),
+    );
+    const anonymous = `${rgw.url(name, 'pub/')}&anonymous=true`;
+    const home = await mkdtemp(join(work, 'anon-'));
+    const env = { PATH: process.env.PATH ?? '', HOME: home, DOCKER_API_VERSION: '1.41' };
+    await dockerd.docker('rmi', 'svc-1:1');
+    const pulled = await runCli(['pull', anonymous, 'svc-1:1', '--docker-host', dockerd.host], { cwd: home, env });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.equal(await inspectId('svc-1:1'), images[0]?.imageId);
+    const pushed = await runCli(['push', anonymous, 'svc-2:1', '--docker-host', dockerd.host], { cwd: home, env });
+    assert.equal(pushed.code, 6, pushed.stderr);
+    assert.match(pushed.stderr, /read-only.*READ_ONLY/);
   });
 
   it('a layer larger than three multipart parts round-trips', async () => {
