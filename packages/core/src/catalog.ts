@@ -2,13 +2,10 @@ import pLimit from 'p-limit';
 import { NotFoundError, UnsupportedError } from './errors.js';
 import { assertWritable, blobKey, checkMarker, parseManifest, REPOSITORIES_PREFIX, readPointer, readSmallBlob, tagKey } from './format.js';
 import { assertName, assertTag, type NameTag, parseNameTag } from './reference.js';
-import type { Remote, RemoteOptions } from './remote.js';
-import { openRemote } from './transports.js';
+import type { Remote } from './remote.js';
+import { type RemoteSelection, remoteOf } from './transports.js';
 
-export interface RemoteSelection {
-  readonly remote: string | Remote;
-  readonly remoteOptions?: RemoteOptions;
-}
+export type { RemoteSelection };
 
 export interface ImageListing {
   readonly name: string;
@@ -20,10 +17,6 @@ export interface ImageListing {
   readonly layers: number;
   /** When the tag was last written, where the remote knows it. */
   readonly pushedAt?: string;
-}
-
-export async function remoteOf(selection: RemoteSelection): Promise<Remote> {
-  return typeof selection.remote === 'string' ? openRemote(selection.remote, selection.remoteOptions ?? {}) : selection.remote;
 }
 
 export function assertListable(remote: Remote, what: string): void {

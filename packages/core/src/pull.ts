@@ -7,12 +7,10 @@ import { type EngineSelection, selectEngine } from './engine-resolution.js';
 import { checkMarker, parseManifest, readSmallBlob } from './format.js';
 import type { ProgressListener } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
-import type { Remote, RemoteOptions } from './remote.js';
 import { resolveImage } from './resolve.js';
-import { openRemote } from './transports.js';
+import { type RemoteSelection, remoteOf } from './transports.js';
 
-export interface PullOptions extends EngineSelection {
-  readonly remote: string | Remote;
+export interface PullOptions extends EngineSelection, RemoteSelection {
   /** `name[:tag]` or an image-id prefix. */
   readonly image: string;
   /** Tag the pulled image as this `name:tag` (default: the name:tag pulled, if pulled by tag). */
@@ -23,7 +21,6 @@ export interface PullOptions extends EngineSelection {
   readonly dockerHosts?: readonly string[];
   /** Content-addressed cache of decoded, verified blobs (default ~/.cache/dogestry). */
   readonly cacheDir?: string;
-  readonly remoteOptions?: RemoteOptions;
   readonly onProgress?: ProgressListener;
   /** Parallel downloads (default 4). */
   readonly concurrency?: number;
@@ -65,7 +62,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     (options.dockerHosts?.length
       ? options.dockerHosts.map((h) => new DockerodeEngine(h, options.env ?? process.env))
       : [selectEngine(options)]);
-  const remote = typeof options.remote === 'string' ? await openRemote(options.remote, options.remoteOptions ?? {}) : options.remote;
+  const remote = await remoteOf(options);
   await checkMarker(remote);
   const resolved = await resolveImage(remote, options.image);
   const manifest = parseManifest(await readSmallBlob(remote, resolved.manifestHex), `blobs/sha256/${resolved.manifestHex}`);

@@ -29,21 +29,18 @@ import { ByteCounter, Digester, verifyingStage } from './hashing.js';
 import type { ProgressListener } from './progress.js';
 import { progressStage } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
-import type { Remote, RemoteOptions } from './remote.js';
+import type { Remote } from './remote.js';
 import { drain } from './streams.js';
-import { openRemote } from './transports.js';
+import { type RemoteSelection, remoteOf } from './transports.js';
 import { writeThrough } from './write-through.js';
 
-export interface PushOptions extends EngineSelection {
-  /** A remote URL or path, or an open Remote. */
-  readonly remote: string | Remote;
+export interface PushOptions extends EngineSelection, RemoteSelection {
   /** The image on the engine: `name:tag`, `name` (latest) or an image id. */
   readonly image: string;
   /** Name and tag on the remote; defaults to `image` (required when `image` is an id). */
   readonly as?: string;
   /** How layers are encoded at rest (default lz4). */
   readonly compression?: Compression;
-  readonly remoteOptions?: RemoteOptions;
   readonly onProgress?: ProgressListener;
   /** Where undecided legacy-layout layers are spooled (default: the OS temp dir). */
   readonly spoolDir?: string;
@@ -90,7 +87,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
   }
   const target = parseNameTag(options.as ?? options.image);
   const engine = selectEngine(options);
-  const remote = typeof options.remote === 'string' ? await openRemote(options.remote, options.remoteOptions ?? {}) : options.remote;
+  const remote = await remoteOf(options);
   assertWritable(remote);
   await checkMarker(remote);
   return new ImagePush(remote, engine, target, options).run();

@@ -3,9 +3,8 @@ import { Readable } from 'node:stream';
 import { InvalidReferenceError, UnsupportedError } from './errors.js';
 import { blobKey, checkMarker, imageKey, MARKER_KEY, parseManifest, readSmallBlob, tagKey } from './format.js';
 import { formatNameTag, hexOf } from './reference.js';
-import type { Remote, RemoteOptions } from './remote.js';
 import { resolveImage } from './resolve.js';
-import { openRemote } from './transports.js';
+import { type RemoteSelection, remoteOf } from './transports.js';
 
 /**
  * A pull ticket: presigned GET URLs for exactly the keys that pulling one image needs. A
@@ -47,9 +46,7 @@ export function isPullTicket(value: unknown): value is PullTicket {
   return typeof t === 'object' && t !== null && t.dogestryTicket === 1 && typeof t.objects === 'object' && typeof t.expires === 'string';
 }
 
-export interface PresignOptions {
-  readonly remote: string | Remote;
-  readonly remoteOptions?: RemoteOptions;
+export interface PresignOptions extends RemoteSelection {
   /** `name[:tag]` or an image-id prefix. */
   readonly image: string;
   readonly expiresIn: number;
@@ -68,7 +65,7 @@ export interface PresignResult {
 /** Write a pull ticket for one image; see `PullTicket`. Needs a remote that can presign (S3). */
 export async function presign(options: PresignOptions): Promise<PresignResult> {
   if (options.expiresIn > MAX_TICKET_SECONDS) parseDuration(`${options.expiresIn}s`);
-  const remote = typeof options.remote === 'string' ? await openRemote(options.remote, options.remoteOptions ?? {}) : options.remote;
+  const remote = await remoteOf(options);
   const sign = remote.presign?.bind(remote);
   if (!sign) throw new UnsupportedError(`${remote.url} cannot presign URLs: tickets need an s3:// remote`);
   await checkMarker(remote);

@@ -87,3 +87,13 @@ async function readTicketFile(location: string): Promise<PullTicket | undefined>
   if (!isPullTicket(value)) throw new InvalidReferenceError(`${location} is a file, not a repository directory, and not a pull ticket`);
   return value;
 }
+
+/** A remote given as a URL/path (opened here) or as an already open Remote. */
+export interface RemoteSelection {
+  readonly remote: string | Remote;
+  readonly remoteOptions?: RemoteOptions;
+}
+
+export async function remoteOf(selection: RemoteSelection): Promise<Remote> {
+  return typeof selection.remote === 'string' ? openRemote(selection.remote, selection.remoteOptions ?? {}) : selection.remote;
+}

@@ -1,12 +1,13 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
-import { assertListable, listTagKeys, type RemoteSelection, remoteOf } from './catalog.js';
+import { assertListable, listTagKeys } from './catalog.js';
 import { decode } from './compression.js';
 import { DogestryError } from './errors.js';
 import { blobKey, checkMarker, type ImageManifest, parseManifest, readPointer, readSmallBlob, tagKey } from './format.js';
 import { Digester } from './hashing.js';
 import { formatNameTag, hexOf } from './reference.js';
+import { type RemoteSelection, remoteOf } from './transports.js';
 
 export interface VerifyProblem {
   readonly key: string;
