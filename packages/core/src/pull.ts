@@ -22,7 +22,7 @@ export interface PullOptions extends EngineSelection, RemoteSelection {
   /** Content-addressed cache of decoded, verified blobs (default ~/.cache/dogestry). */
   readonly cacheDir?: string;
   readonly onProgress?: ProgressListener;
-  /** Parallel downloads (default 4). */
+  /** Parallel downloads (default 2: the engine's load, which consumes layers in order, is the slower side; measured on 1 GiB, 4 gave no speed and ~30 MB more peak RSS). */
   readonly concurrency?: number;
 }
 
@@ -93,7 +93,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   });
 
   const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
-  const limit = pLimit(options.concurrency ?? 4);
+  const limit = pLimit(options.concurrency ?? 2);
   const sizes = new Map(manifest.layers.map((l) => [l.digest, l.size]));
   let bytesDownloaded = 0;
   // Downloads start now, in parallel; each engine's load starts at once too and takes each
