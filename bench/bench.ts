@@ -215,7 +215,7 @@ async function main(): Promise<void> {
       '<= 0.25',
     );
     note(
-      'pull from S3 / docker load',
+      'cold pull from S3 / docker load',
       `${ratio('s3-pull', 'load').toFixed(2)} (${s('s3-pull')}; raw download ${s('s3-raw-down')})`,
       'report',
     );
