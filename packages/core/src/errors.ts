@@ -136,8 +136,3 @@ export class AbortedError extends DogestryError {
 export function isDogestryError(error: unknown): error is DogestryError {
   return error instanceof DogestryError;
 }
-
-/** Errors that must pass through wrappers untouched. */
-export function rethrowIfDogestry(error: unknown): void {
-  if (error instanceof DogestryError) throw error;
-}

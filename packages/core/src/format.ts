@@ -19,7 +19,6 @@ export const imageKey = (imageIdHex: string): string => `images/sha256/${assertD
 export const tagKey = (ref: NameTag): string => `repositories/${assertName(ref.name)}/${assertTag(ref.tag)}`;
 export const REPOSITORIES_PREFIX = 'repositories/';
 export const IMAGES_PREFIX = 'images/sha256/';
-export const BLOBS_PREFIX = 'blobs/sha256/';
 export const TMP_PREFIX = 'tmp/';
 
 export interface Descriptor {

@@ -136,15 +136,17 @@ export class HttpRemote implements Remote {
     return `${url.origin}${url.pathname}`;
   }
 
+  private unauthorized(where: string): AuthError {
+    return new AuthError(
+      `${where}: 401 Unauthorized: ${this.authorization ? 'the credentials were refused' : 'credentials are needed'}; set them in the URL (http://user:pass@…) or in [remote "NAME"] username/password or token in dogestry.cfg`,
+    );
+  }
+
   private async fail(response: Dispatcher.ResponseData, what: string, url: URL): Promise<never> {
     const status = response.statusCode;
     if (status !== 403) await response.body.dump();
     const where = this.describe(url);
-    if (status === 401) {
-      throw new AuthError(
-        `${what} ${where}: 401 Unauthorized: ${this.authorization ? 'the credentials were refused' : 'credentials are needed'}; set them in the URL (http://user:pass@…) or in [remote "NAME"] username/password or token in dogestry.cfg`,
-      );
-    }
+    if (status === 401) throw this.unauthorized(`${what} ${where}`);
     if (status === 403) {
       const text = await response.body.text().catch(() => '');
       const expiry = expiryOf(url);
@@ -390,11 +392,7 @@ export class HttpRemote implements Remote {
       await this.mkcolParents(probe).catch(() => {});
       status = await this.probePut(probe);
     }
-    if (status === 401) {
-      throw new AuthError(
-        `${this.url}: 401 Unauthorized: ${this.authorization ? 'the credentials were refused' : 'credentials are needed'}; set them in the URL (http://user:pass@…) or in [remote "NAME"] username/password or token in dogestry.cfg`,
-      );
-    }
+    if (status === 401) throw this.unauthorized(this.url);
     if (status >= 200 && status < 300) {
       write = true;
       const moved = `tmp/probe-${randomUUID()}`;

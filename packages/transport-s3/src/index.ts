@@ -15,7 +15,6 @@
  * - Checksums are computed only when required: the SDK's default flexible checksums break
  *   streamed bodies on radosgw (411 MissingContentLength).
  */
-import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
@@ -365,6 +364,3 @@ export function createRemote(location: string, options: RemoteOptions = {}): S3R
   const parsed = parseS3Url(location);
   return new S3Remote(new S3Client(clientConfig(parsed, options)), parsed);
 }
-
-/** For tests: a unique prefix under a bucket. */
-export const uniquePrefix = (): string => `t-${randomUUID()}/`;

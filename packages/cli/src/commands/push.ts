@@ -1,4 +1,4 @@
-import { COMPRESSIONS, type Compression, type PushResult, push } from '@dogestry/core';
+import { COMPRESSIONS, type PushResult, parseCompression, push } from '@dogestry/core';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { formatBytes, shortId } from '../format.js';
@@ -37,7 +37,7 @@ REMOTE is an alias from dogestry.cfg (see \`dogestry remote add\`), a directory 
         image,
         ...(flags.as ? { as: flags.as } : {}),
         dockerHost: this.dockerHost(flags),
-        compression: flags.compression as Compression,
+        compression: parseCompression(flags.compression),
         onProgress: progress.listener,
       });
       progress.finish();
