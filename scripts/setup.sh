@@ -3,7 +3,7 @@
 #
 #   scripts/setup.sh          Node.js + npm packages + build; Docker engine (docker.io) only if none is reachable
 #   scripts/setup.sh --all    also everything the test suite and benchmark run against:
-#                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl
+#                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl, lz4 (format interop tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all=false
@@ -30,6 +30,7 @@ if $all; then
   have ceph-mon || need+=(ceph-mon)
   have ceph-osd || need+=(ceph-osd)
   have ceph || need+=(ceph-common)
+  have lz4 || need+=(lz4)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

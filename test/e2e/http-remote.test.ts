@@ -8,7 +8,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { DockerodeEngine, pull } from '@dogestry/core';
+import { DockerApiEngine, pull } from '@dogestry/core';
 import { runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { startFaultyProxy } from '../support/faulty-proxy.js';
@@ -86,7 +86,7 @@ describe('http remote against nginx', () => {
   it('delta pull: an engine holding the base gets only the missing layer', async () => {
     const { stat } = await pushedRepo();
     await dockerd.docker('rmi', 'web-app:1');
-    const engine = new RecordingEngine(new DockerodeEngine(dockerd.host));
+    const engine = new RecordingEngine(new DockerApiEngine(dockerd.host));
     const result = await pull({ remote: stat, image: 'web-app:1', engine, cacheDir: join(work, `cache-${++counter}`) });
     assert.deepEqual(
       engine.loads[0]?.filter((n) => n.endsWith('layer.tar')),

@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { DockerodeEngine, pull, push } from '@dogestry/core';
+import { DockerApiEngine, pull, push } from '@dogestry/core';
 import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { RecordingEngine } from '../support/recording-engine.js';
@@ -136,7 +136,7 @@ describe('delta load', () => {
     await push({ remote, image: 'app-b:2.0', dockerHost: dockerd.host });
     await dockerd.docker('rmi', 'app-b:2.0');
 
-    const engine = new RecordingEngine(new DockerodeEngine(dockerd.host));
+    const engine = new RecordingEngine(new DockerApiEngine(dockerd.host));
     const cacheDir = await freshDir('cache');
     const delta = await pull({ remote, image: 'app-b:2.0', engine, cacheDir });
     const bTop = (imageB.diffIds[2] as string).slice(7);

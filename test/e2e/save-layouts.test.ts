@@ -9,11 +9,10 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { DockerodeEngine, parseSave, type SaveResult } from '@dogestry/core';
+import { DockerApiEngine, type EntrySink, parseSave, type SaveResult } from '@dogestry/core';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 
@@ -41,33 +40,37 @@ after(async () => {
 /** Parse a save, hashing every layer handed over, as push would. */
 async function parse(path: string): Promise<{ result: SaveResult; hashed: Map<string, string> }> {
   const hashed = new Map<string, string>();
-  const hashStream = async (stream: Readable, decodeFirst: boolean) => {
-    const { decode } = await import('@dogestry/core');
+  const hashing = (): EntrySink<{ diffId: string; size: number }> => {
     const hash = createHash('sha256');
     let size = 0;
-    const sink = new Writable({
-      write(chunk: Buffer, _e, cb) {
+    return {
+      write(chunk) {
         hash.update(chunk);
         size += chunk.length;
-        cb();
+        return undefined;
       },
-    });
-    if (decodeFirst) await pipeline(stream, decode, sink);
-    else await pipeline(stream, sink);
-    return { diffId: `sha256:${hash.digest('hex')}`, size };
+      end: async () => ({ diffId: `sha256:${hash.digest('hex')}`, size }),
+      abort() {},
+    };
   };
   const result = await parseSave(
     createReadStream(path),
     { imageId: image.imageId, diffIds: image.diffIds },
     {
-      knownLayer: async (diffId, _size, stream) => {
-        const { diffId: actual } = await hashStream(stream, false);
-        hashed.set(diffId, actual);
+      knownLayer: (diffId) => {
+        const sink = hashing();
+        return { ...sink, end: async () => void hashed.set(diffId, (await sink.end()).diffId) };
       },
-      unknownLayer: async (_size, stream) => {
-        const identity = await hashStream(stream, true);
-        hashed.set(identity.diffId, identity.diffId);
-        return identity;
+      unknownLayer: () => {
+        const sink = hashing();
+        return {
+          ...sink,
+          end: async () => {
+            const identity = await sink.end();
+            hashed.set(identity.diffId, identity.diffId);
+            return identity;
+          },
+        };
       },
     },
   );
@@ -85,7 +88,7 @@ function assertAllLayers(result: SaveResult, hashed: Map<string, string>): void 
 
 describe('save layouts from real tools', () => {
   it('Docker 20.10 legacy save (layers named by v1 ids, in lexical order)', async () => {
-    const engine = new DockerodeEngine(dockerd.host);
+    const engine = new DockerApiEngine(dockerd.host);
     const path = join(work, 'legacy.tar');
     const { createWriteStream } = await import('node:fs');
     await pipeline(await engine.save('layouts:1'), createWriteStream(path));

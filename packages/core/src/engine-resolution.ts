@@ -1,5 +1,5 @@
+import { DockerApiEngine } from './docker/api-engine.js';
 import { connectionOptions, resolveDockerHost } from './docker/connection.js';
-import { DockerodeEngine } from './docker/dockerode-engine.js';
 import type { DockerEngine } from './docker/engine.js';
 
 /** Where to find the engine: an engine object, or a Docker host string (else DOCKER_HOST, else the local socket). */
@@ -14,5 +14,5 @@ export function selectEngine(selection: EngineSelection): DockerEngine {
   const env = selection.env ?? process.env;
   const host = resolveDockerHost(selection.dockerHost, env, undefined);
   connectionOptions(host, env); // validate early: a bad host is an input error, not a connection error
-  return new DockerodeEngine(host, env);
+  return new DockerApiEngine(host, env);
 }

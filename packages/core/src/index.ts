@@ -6,11 +6,11 @@
 export { BlobCache, defaultCacheDir } from './cache.js';
 export { type ImageListing, listImages, listTags, type RemoteSelection, removeTag } from './catalog.js';
 export { COMPRESSIONS, type Compression, decode, detectEncoding, encoderFor, parseCompression } from './compression.js';
+export { DockerApiEngine } from './docker/api-engine.js';
 export { connectionOptions, DEFAULT_DOCKER_HOST, resolveDockerHost } from './docker/connection.js';
-export { DockerodeEngine } from './docker/dockerode-engine.js';
 export type { DockerEngine, EngineImage, EngineInfo } from './docker/engine.js';
 export { buildLoadTar } from './docker/load-tar.js';
-export { parseSave, type SaveLayout, type SaveResult } from './docker/save-parser.js';
+export { type EntrySink, parseSave, type SaveLayout, type SaveResult } from './docker/save-parser.js';
 export * from './errors.js';
 export * as format from './format.js';
 export { MemoryRemote } from './memory-remote.js';

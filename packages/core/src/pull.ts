@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { BlobCache, defaultCacheDir } from './cache.js';
-import { DockerodeEngine } from './docker/dockerode-engine.js';
+import { DockerApiEngine } from './docker/api-engine.js';
 import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { buildLoadTar } from './docker/load-tar.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
@@ -60,7 +60,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   const engines =
     options.engines ??
     (options.dockerHosts?.length
-      ? options.dockerHosts.map((h) => new DockerodeEngine(h, options.env ?? process.env))
+      ? options.dockerHosts.map((h) => new DockerApiEngine(h, options.env ?? process.env))
       : [selectEngine(options)]);
   const remote = await remoteOf(options);
   await checkMarker(remote);

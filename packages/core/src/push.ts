@@ -3,14 +3,14 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable as NodeReadable, type Readable, Writable } from 'node:stream';
+import { Readable as NodeReadable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
-import { type Compression, decode, encoderFor } from './compression.js';
+import type { Compression } from './compression.js';
 import type { DockerEngine } from './docker/engine.js';
-import { type LayerIdentity, parseSave } from './docker/save-parser.js';
+import { type EntrySink, type LayerIdentity, parseSave } from './docker/save-parser.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
-import { InvalidReferenceError, NotFoundError } from './errors.js';
+import { DigestMismatchError, EngineError, InvalidReferenceError, NotFoundError } from './errors.js';
 import {
   assertWritable,
   blobKey,
@@ -25,14 +25,11 @@ import {
   TMP_PREFIX,
   tagKey,
 } from './format.js';
-import { ByteCounter, Digester, verifyingStage } from './hashing.js';
+import { encodeStream, LayerEncoder } from './layer-encoder.js';
 import type { ProgressListener } from './progress.js';
-import { progressStage } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
 import type { Remote } from './remote.js';
-import { drain } from './streams.js';
 import { type RemoteSelection, remoteOf } from './transports.js';
-import { writeThrough } from './write-through.js';
 
 export interface PushOptions extends EngineSelection, RemoteSelection {
   /** The image on the engine: `name:tag`, `name` (latest) or an image id. */
@@ -93,6 +90,9 @@ export async function push(options: PushOptions): Promise<PushResult> {
   return new ImagePush(remote, engine, target, options).run();
 }
 
+/** Layers whose bytes are all handed to the transport but whose write or move is still finishing. */
+const MAX_FINISHING = 2;
+
 class ImagePush {
   private readonly emit: ProgressListener | undefined;
   private readonly compression: Compression;
@@ -100,6 +100,9 @@ class ImagePush {
   private readonly missing = new Set<string>();
   private readonly seen = new Set<string>();
   private readonly claimed = new Set<string>();
+  /** Every distinct layer of the image. */
+  private layersOfImage: readonly string[] = [];
+  private readonly finishing = new Set<Promise<void>>();
   private readonly uploads: Promise<void>[] = [];
   private bytesWritten = 0;
   private spoolDir: string | undefined;
@@ -122,6 +125,7 @@ class ImagePush {
       throw new NotFoundError(`image ${this.options.image} is not on the engine at ${engine.endpoint}: check \`docker images\` there`);
     }
     const unique = [...new Set(image.diffIds)];
+    this.layersOfImage = unique;
     const statLimit = pLimit(16);
     const presence = await Promise.all(unique.map((d) => statLimit(async () => [d, await remote.stat(blobKey(hexOf(d)))] as const)));
     for (const [diffId, stat] of presence) if (!stat) this.missing.add(diffId);
@@ -181,107 +185,185 @@ class ImagePush {
         save,
         { imageId, diffIds },
         {
-          knownLayer: (diffId, size, stream) => this.knownLayer(diffId, size, stream),
-          unknownLayer: (_size, stream) => this.unknownLayer(stream),
+          knownLayer: (diffId, size) => this.knownLayer(diffId, size),
+          unknownLayer: () => this.unknownLayer(),
         },
       );
-      await Promise.all(this.uploads);
+      await Promise.all([...this.finishing, ...this.uploads]);
       return result;
     } finally {
-      await Promise.allSettled(this.uploads);
+      await Promise.allSettled([...this.finishing, ...this.uploads]);
       if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true });
     }
   }
 
-  private async knownLayer(diffId: string, size: number, stream: Readable): Promise<void> {
+  /** A layer named by its diffID: upload it if missing, verified against that diffID. */
+  private knownLayer(diffId: string, size: number): EntrySink | undefined {
     this.seen.add(diffId);
-    if (!this.missing.has(diffId) || this.claimed.has(diffId)) {
-      await drain(stream);
-      return;
-    }
+    if (!this.missing.has(diffId) || this.claimed.has(diffId)) return undefined;
     this.claimed.add(diffId);
     const key = blobKey(hexOf(diffId));
     this.emit?.({ type: 'layer-start', diffId, size });
-    const stored = new ByteCounter();
-    await writeThrough(
-      this.remote,
-      key,
-      stream,
-      [verifyingStage(key, hexOf(diffId)), progressStage(this.emit, diffId, size), encoderFor(this.compression), stored.stage],
-      { createOnly: true },
-    );
-    this.layerUploaded(diffId, stored.bytes);
+    const upload = this.startUpload(key, diffId, size);
+    return {
+      write: upload.write,
+      abort: upload.abort,
+      end: async () => {
+        await endVerified(upload, diffId, key);
+        await this.finishInBackground(upload.written.then(() => this.layerUploaded(diffId, upload.encoder.storedBytes)));
+      },
+    };
   }
 
-  private async unknownLayer(stream: Readable): Promise<LayerIdentity> {
-    const unseen = [...this.missing, ...this.present()].filter((d) => !this.seen.has(d));
-    const unseenMissing = unseen.filter((d) => this.missing.has(d));
-    const decoded = new Digester();
-    let identity: LayerIdentity;
-    if (unseenMissing.length === 0) {
-      await pipeline(stream, decode, decoded.stage, sink());
-      identity = { diffId: decoded.digest, size: decoded.bytes };
-    } else if (unseenMissing.length === unseen.length) {
-      identity = await this.streamToTemporaryKey(stream, decoded);
-    } else {
-      identity = await this.spool(stream, decoded);
-    }
-    this.seen.add(identity.diffId);
-    return identity;
+  /**
+   * A layer known only once hashed (the legacy layout). Where it goes depends on what is left:
+   * nothing missing, so it is only hashed; one missing layer left and nothing else unseen, so
+   * it is that one and goes straight to its key; only missing layers left, so it streams to a
+   * temporary key and moves into place; a mix, so it is spooled to local disk while hashed and
+   * uploaded from there if it turns out to be missing.
+   */
+  private unknownLayer(): EntrySink<LayerIdentity> {
+    const unseen = this.layersOfImage.filter((d) => !this.seen.has(d));
+    const unseenMissing = unseen.filter((d) => this.missing.has(d) && !this.claimed.has(d));
+    if (unseenMissing.length === 0) return this.hashOnly();
+    if (unseenMissing.length < unseen.length) return this.spool();
+    if (unseenMissing.length === 1) return this.lastMissing(unseenMissing[0] as string);
+    return this.toTemporaryKey();
   }
 
-  private present(): string[] {
-    return [...this.seen].filter((d) => !this.missing.has(d));
+  private hashOnly(): EntrySink<LayerIdentity> {
+    const encoder = new LayerEncoder('none');
+    encoder.body.resume();
+    return this.identifying(encoder, encoder, async () => {});
+  }
+
+  private lastMissing(diffId: string): EntrySink<LayerIdentity> {
+    const key = blobKey(hexOf(diffId));
+    this.claimed.add(diffId);
+    this.emit?.({ type: 'layer-start', diffId });
+    const upload = this.startUpload(key, diffId, undefined);
+    return {
+      write: upload.write,
+      abort: upload.abort,
+      end: async () => {
+        await endVerified(upload, diffId, key);
+        this.seen.add(diffId);
+        await this.finishInBackground(upload.written.then(() => this.layerUploaded(diffId, upload.encoder.storedBytes)));
+        return { diffId, size: upload.encoder.bytes };
+      },
+    };
   }
 
   /** Whatever comes next is needed: stream it to tmp/, then move it to its digest's key. */
-  private async streamToTemporaryKey(stream: Readable, decoded: Digester): Promise<LayerIdentity> {
+  private toTemporaryKey(): EntrySink<LayerIdentity> {
     const tmpKey = `${TMP_PREFIX}${randomUUID()}`;
-    const stored = new ByteCounter();
-    await writeThrough(this.remote, tmpKey, stream, [decode, decoded.stage, encoderFor(this.compression), stored.stage]);
-    const diffId = decoded.digest;
-    if (this.missing.has(diffId) && !this.claimed.has(diffId)) {
-      this.claimed.add(diffId);
-      await moveIntoPlace(this.remote, tmpKey, blobKey(hexOf(diffId)));
-      this.layerUploaded(diffId, stored.bytes);
-    } else {
-      await this.remote.delete([tmpKey]);
-    }
-    return { diffId, size: decoded.bytes };
+    const upload = this.startUpload(tmpKey, undefined, undefined);
+    return this.identifying(upload.encoder, upload, async (diffId) => {
+      const finished = upload.written.then(async () => {
+        if (this.claim(diffId)) {
+          await moveIntoPlace(this.remote, tmpKey, blobKey(hexOf(diffId)));
+          this.layerUploaded(diffId, upload.encoder.storedBytes);
+        } else await this.remote.delete([tmpKey]);
+      });
+      await this.finishInBackground(finished);
+    });
   }
 
   /** Unknown whether needed: hash while spooling to disk, upload from the spool only if missing. */
-  private async spool(stream: Readable, decoded: Digester): Promise<LayerIdentity> {
-    this.spoolDir ??= await mkdtemp(join(this.options.spoolDir ?? tmpdir(), 'dogestry-spool-'));
-    const path = join(this.spoolDir, randomUUID());
-    await pipeline(stream, decode, decoded.stage, createWriteStream(path, { highWaterMark: 1024 * 1024 }));
-    const diffId = decoded.digest;
-    const size = decoded.bytes;
-    if (!this.missing.has(diffId) || this.claimed.has(diffId)) {
-      await rm(path, { force: true });
-      return { diffId, size };
-    }
+  private spool(): EntrySink<LayerIdentity> {
+    const path = (async () => {
+      this.spoolDir ??= await mkdtemp(join(this.options.spoolDir ?? tmpdir(), 'dogestry-spool-'));
+      return join(this.spoolDir, randomUUID());
+    })();
+    const encoder = new LayerEncoder('none');
+    const spooled = path.then((p) => pipeline(encoder.body, createWriteStream(p, { highWaterMark: 1024 * 1024 })));
+    spooled.catch((error: Error) => encoder.abort(error));
+    return this.identifying(encoder, encoder, async (diffId, size) => {
+      await spooled;
+      const file = await path;
+      if (!this.claim(diffId)) {
+        await rm(file, { force: true });
+        return;
+      }
+      this.uploads.push(
+        this.limit(async () => {
+          const key = blobKey(hexOf(diffId));
+          this.emit?.({ type: 'layer-start', diffId, size });
+          const upload = this.startUpload(key, diffId, size);
+          try {
+            await encodeStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), upload.encoder);
+            await endVerified(upload, diffId, key);
+            await upload.written;
+          } finally {
+            await rm(file, { force: true });
+          }
+          this.layerUploaded(diffId, upload.encoder.storedBytes);
+        }),
+      );
+    });
+  }
+
+  /** A sink writing through `io` (over `encoder`) whose end answers the layer's identity, after `then` has taken it. */
+  private identifying(
+    encoder: LayerEncoder,
+    io: Pick<LayerEncoder, 'write' | 'end' | 'abort'>,
+    then: (diffId: string, size: number) => Promise<void>,
+  ): EntrySink<LayerIdentity> {
+    return {
+      write: (chunk) => io.write(chunk),
+      abort: (error) => io.abort(error),
+      end: async () => {
+        const diffId = await io.end();
+        this.seen.add(diffId);
+        await then(diffId, encoder.bytes);
+        return { diffId, size: encoder.bytes };
+      },
+    };
+  }
+
+  /** True the first time a missing layer is claimed for upload. */
+  private claim(diffId: string): boolean {
+    if (!this.missing.has(diffId) || this.claimed.has(diffId)) return false;
     this.claimed.add(diffId);
-    this.uploads.push(
-      this.limit(async () => {
-        const key = blobKey(hexOf(diffId));
-        this.emit?.({ type: 'layer-start', diffId, size });
-        const stored = new ByteCounter();
-        try {
-          await writeThrough(
-            this.remote,
-            key,
-            createReadStream(path, { highWaterMark: 1024 * 1024 }),
-            [progressStage(this.emit, diffId, size), encoderFor(this.compression), stored.stage],
-            { createOnly: true },
-          );
-        } finally {
-          await rm(path, { force: true });
-        }
-        this.layerUploaded(diffId, stored.bytes);
-      }),
-    );
-    return { diffId, size };
+    return true;
+  }
+
+  /**
+   * Open a write of an encoded layer. A failed write fails the encoder, so the save stops at
+   * once, and the transport's own error is what the push reports.
+   */
+  private startUpload(key: string, diffId: string | undefined, size: number | undefined) {
+    const progress =
+      this.emit && diffId
+        ? (bytes: number) =>
+            this.emit?.(size === undefined ? { type: 'layer-progress', diffId, bytes } : { type: 'layer-progress', diffId, bytes, size })
+        : undefined;
+    const encoder = new LayerEncoder(this.compression, progress);
+    const written = this.remote.write(key, encoder.body, { createOnly: true });
+    written.catch((error: Error) => encoder.abort(error));
+    const explain = (error: unknown): Promise<never> =>
+      written.then(
+        () => Promise.reject(error),
+        (transportError: unknown) => Promise.reject(transportError),
+      );
+    return {
+      encoder,
+      written,
+      write: (chunk: Buffer): Promise<void> | undefined => encoder.write(chunk)?.catch(explain),
+      end: (expected?: { digest: string; key: string }): Promise<string> => encoder.end(expected).catch(explain),
+      abort: (error: Error): void => encoder.abort(error),
+    };
+  }
+
+  /**
+   * Let a layer's transport work (the last bytes, fsync, rename, server-side copy) finish
+   * while the save streams on, with at most MAX_FINISHING layers at a time.
+   */
+  private async finishInBackground(work: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = work.finally(() => this.finishing.delete(tracked));
+    tracked.catch(() => {}); // awaited in saveAndUpload
+    this.finishing.add(tracked);
+    while (this.finishing.size > MAX_FINISHING) await Promise.race(this.finishing);
   }
 
   private layerUploaded(diffId: string, storedBytes: number): void {
@@ -296,6 +378,23 @@ class ImagePush {
   }
 }
 
+/** End a layer that must hash to `diffId`; a mismatch is the engine's (or the spool's) fault, and nothing is committed. */
+async function endVerified(
+  upload: { end(expected: { digest: string; key: string }): Promise<string> },
+  diffId: string,
+  key: string,
+): Promise<void> {
+  try {
+    await upload.end({ digest: diffId, key });
+  } catch (error) {
+    if (!(error instanceof DigestMismatchError)) throw error;
+    throw new EngineError(
+      `the engine's save gave layer ${diffId} bytes that hash to ${error.actual}: its storage may be damaged. Nothing was published for this layer.`,
+      { cause: error },
+    );
+  }
+}
+
 /** Rename where the transport can; otherwise copy through this process and delete. */
 export async function moveIntoPlace(remote: Remote, from: string, to: string): Promise<'written' | 'exists'> {
   if (remote.move) return remote.move(from, to, { createOnly: true });
@@ -304,12 +403,4 @@ export async function moveIntoPlace(remote: Remote, from: string, to: string): P
   const result = await remote.write(to, body, { createOnly: true });
   await remote.delete([from]);
   return result;
-}
-
-function sink(): Writable {
-  return new Writable({
-    write(_chunk, _enc, callback) {
-      callback();
-    },
-  });
 }

@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { COMPRESSIONS, decode, detectEncoding, encoderFor } from '@dogestry/core';
+import { decompressFrame } from 'lz4-napi';
+
+const exec = promisify(execFile);
+const MiB = 1024 * 1024;
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const text = (n: number): Buffer => Buffer.from('a layer of text that compresses well\n'.repeat(Math.ceil(n / 37))).subarray(0, n);
 
 async function run(stage: (s: AsyncIterable<Buffer>) => AsyncGenerator<Buffer>, input: Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -53,5 +64,40 @@ describe('layer encodings', () => {
 
   it('decodes an empty blob to nothing', async () => {
     assert.equal((await run(decode, [])).length, 0);
+  });
+
+  it('lz4 compresses only what pays: random bytes stored raw (no growth), text shrunk, a mix of both', async () => {
+    const random = randomBytes(6 * MiB);
+    const rawStored = await run(encoderFor('lz4'), [random]);
+    assert.ok(rawStored.length < random.length * 1.001, `random: ${rawStored.length} for ${random.length}`);
+    const textStored = await run(encoderFor('lz4'), [text(6 * MiB)]);
+    assert.ok(textStored.length < 0.1 * 6 * MiB, `text: ${textStored.length}`);
+    // Text after random, and random after text: each segment is judged on its own.
+    const mixed = [randomBytes(3 * MiB), text(3 * MiB), randomBytes(2 * MiB)];
+    const mixedStored = await run(encoderFor('lz4'), mixed);
+    assert.ok(mixedStored.length < 5.2 * MiB && mixedStored.length > 5 * MiB, `mixed: ${mixedStored.length}`);
+    assert.equal(sha(await run(decode, [mixedStored])), sha(Buffer.concat(mixed)));
+  });
+
+  it('lz4 output is standard: the lz4 tool and lz4-napi read it, and dogestry reads what the lz4 tool writes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dogestry-lz4-'));
+    try {
+      const input = Buffer.concat([randomBytes(2 * MiB + 5), text(3 * MiB), randomBytes(100)]);
+      const ours = await run(encoderFor('lz4'), [input]);
+      await writeFile(join(dir, 'ours.lz4'), ours);
+      await exec('lz4', ['-d', '-f', join(dir, 'ours.lz4'), join(dir, 'ours.out')]);
+      assert.equal(sha(await readFile(join(dir, 'ours.out'))), sha(input), 'the lz4 tool decodes our frames, raw and compressed');
+      const firstFrame = await decompressFrame(ours);
+      assert.equal(sha(firstFrame), sha(input.subarray(0, MiB)), 'lz4-napi accepts a raw frame (its header checksum is right)');
+
+      await writeFile(join(dir, 'input'), input);
+      for (const flags of [[], ['--content-size', '-BD'], ['-B4', '--no-frame-crc'], ['-9']]) {
+        await exec('lz4', [...flags, '-f', join(dir, 'input'), join(dir, 'theirs.lz4')]);
+        const theirs = await readFile(join(dir, 'theirs.lz4'));
+        assert.equal(sha(await run(decode, [theirs])), sha(input), `reads lz4 ${flags.join(' ')}`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidReferenceError } from '../errors.js';
 
-/** Options for dockerode, derived from a Docker host string and the TLS environment. */
+/** How to reach an engine, derived from a Docker host string and the TLS environment. */
 export interface ConnectionOptions {
   readonly socketPath?: string;
   readonly host?: string;

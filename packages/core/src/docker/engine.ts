@@ -19,7 +19,7 @@ export interface EngineInfo {
 }
 
 /**
- * The narrow view of a Docker-API engine that push and pull need. `DockerodeEngine` is the
+ * The narrow view of a Docker-API engine that push and pull need. `DockerApiEngine` is the
  * real one; tests may wrap it to observe what is sent.
  */
 export interface DockerEngine {

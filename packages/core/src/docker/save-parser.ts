@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import tar from 'tar-stream';
-import { decode } from '../compression.js';
-import { EngineError } from '../errors.js';
-import { drain, readAll } from '../streams.js';
+import { PassThrough, Readable } from 'node:stream';
+import { decode, detectEncoding } from '../compression.js';
+import { EngineError, FormatError } from '../errors.js';
+import { type EntrySink, readTar } from './tar-reader.js';
+
+export type { EntrySink } from './tar-reader.js';
 
 /** Which save layout a tar turned out to be. */
 export type SaveLayout = 'docker-legacy' | 'oci' | 'podman';
@@ -16,17 +17,21 @@ export interface LayerIdentity {
 }
 
 /**
- * How push consumes a save stream. Each handler must read `stream` to its end (or fail):
- * the tar is one sequential stream and the next entry comes only after this one is read.
+ * How push consumes a save. The tar is one sequential stream: the next entry comes only after
+ * the current sink's `end()` resolves, so a sink that waits holds the whole save back.
  */
 export interface SaveHandlers {
-  /** An uncompressed layer whose diffID is known from its name (OCI blobs, Podman `<diffid>.tar`). */
-  knownLayer(diffId: string, size: number, stream: Readable): Promise<void>;
+  /**
+   * An uncompressed layer whose diffID is known from its name (OCI blobs, Podman
+   * `<diffid>.tar`): a sink for its bytes, or `undefined` to skip them.
+   */
+  knownLayer(diffId: string, size: number): EntrySink | undefined;
   /**
    * A layer whose diffID is not known until its bytes are hashed (legacy `<v1id>/layer.tar`,
-   * compressed OCI blobs). The handler decodes, hashes and answers what it was.
+   * compressed OCI blobs). The sink gets the uncompressed bytes (the parser decodes) and its
+   * `end()` answers what the layer was.
    */
-  unknownLayer(storedSize: number, stream: Readable): Promise<LayerIdentity>;
+  unknownLayer(storedSize: number): EntrySink<LayerIdentity>;
 }
 
 export interface SaveResult {
@@ -55,51 +60,13 @@ const ROOT_JSON = new RegExp(`^${HEX}\\.json$`);
  * every layer to `handlers` as it streams by; small metadata entries are kept in memory to
  * find the config. Nothing is spooled here.
  */
-export async function parseSave(save: Readable, expected: SaveExpectation, handlers: SaveHandlers): Promise<SaveResult> {
+export async function parseSave(save: AsyncIterable<Buffer>, expected: SaveExpectation, handlers: SaveHandlers): Promise<SaveResult> {
   const wanted = new Set(expected.diffIds);
   const imageHex = expected.imageId.replace(/^sha256:/, '');
   const layers = new Map<string, number>();
   const small = new Map<string, Buffer>();
   let layout: SaveLayout | undefined;
   let config: Buffer | undefined;
-
-  const extract = tar.extract();
-  const consume = (async () => {
-    for await (const tarEntry of extract) {
-      const { name: rawName, type, size = 0 } = tarEntry.header;
-      // tar-stream entries are streamx streams; hand handlers a Node stream.
-      const entry = Readable.from(tarEntry, { objectMode: false });
-      const name = rawName.replace(/^\.\//, '');
-      if (type !== 'file' && type !== 'contiguous-file') {
-        // Directories, and symlinks/hardlinks for layers repeated in a save: the target is a file entry.
-        await drain(entry);
-        continue;
-      }
-      const oci = OCI_BLOB.exec(name);
-      const podman = PODMAN_LAYER.exec(name);
-      const knownHex = oci?.[1] ?? podman?.[1];
-      if (knownHex && wanted.has(`sha256:${knownHex}`)) {
-        layout ??= oci ? 'oci' : 'podman';
-        const diffId = `sha256:${knownHex}`;
-        layers.set(diffId, size);
-        await handlers.knownLayer(diffId, size, entry);
-      } else if ((oci || podman) && knownHex === imageHex) {
-        config = await readAll(entry, SMALL);
-      } else if (name.endsWith('/layer.tar') || ((oci || podman) && size > SMALL)) {
-        if (name.endsWith('/layer.tar')) layout ??= 'docker-legacy';
-        else layout ??= oci ? 'oci' : 'podman';
-        const identity = await handlers.unknownLayer(size, entry);
-        if (wanted.has(identity.diffId)) layers.set(identity.diffId, identity.size);
-      } else if (size <= SMALL && (oci || ROOT_JSON.test(name) || name === 'manifest.json' || name === 'index.json')) {
-        const bytes = await readAll(entry, SMALL);
-        if (ROOT_JSON.exec(name)?.[1] === imageHex) config = bytes;
-        else if (oci) await smallBlob(bytes);
-        small.set(name, bytes);
-      } else {
-        await drain(entry);
-      }
-    }
-  })();
 
   /** A small OCI blob may be a compressed layer, a manifest or a config: hash it decoded to tell. */
   async function smallBlob(bytes: Buffer): Promise<void> {
@@ -110,21 +77,50 @@ export async function parseSave(save: Readable, expected: SaveExpectation, handl
     if (wanted.has(diffId) && !layers.has(diffId)) {
       layout ??= 'oci';
       layers.set(diffId, decoded.length);
-      await handlers.knownLayer(diffId, decoded.length, Readable.from([decoded]));
+      const sink = handlers.knownLayer(diffId, decoded.length);
+      if (sink) {
+        await sink.write(decoded);
+        await sink.end();
+      }
     }
   }
 
-  const feed = (async () => {
-    for await (const chunk of save) {
-      if (!extract.write(chunk)) await new Promise<void>((resolve) => extract.once('drain', () => resolve()));
-    }
-    (extract as unknown as { end(): void }).end();
-  })();
   try {
-    await Promise.all([feed, consume]);
+    await readTar(save, ({ name: rawName, type, size }) => {
+      if (type !== 'file') return undefined; // directories; links for layers repeated in a save point at a file entry
+      const name = rawName.replace(/^\.\//, '');
+      const oci = OCI_BLOB.exec(name);
+      const podman = PODMAN_LAYER.exec(name);
+      const knownHex = oci?.[1] ?? podman?.[1];
+      if (knownHex && wanted.has(`sha256:${knownHex}`)) {
+        layout ??= oci ? 'oci' : 'podman';
+        const diffId = `sha256:${knownHex}`;
+        layers.set(diffId, size);
+        return handlers.knownLayer(diffId, size);
+      }
+      if ((oci || podman) && knownHex === imageHex) {
+        return collect((bytes) => {
+          config = bytes;
+        });
+      }
+      if (name.endsWith('/layer.tar') || ((oci || podman) && size > SMALL)) {
+        layout ??= name.endsWith('/layer.tar') ? 'docker-legacy' : oci ? 'oci' : 'podman';
+        return afterEnd(decodingSink(handlers.unknownLayer(size)), (identity) => {
+          if (wanted.has(identity.diffId)) layers.set(identity.diffId, identity.size);
+        });
+      }
+      if (size <= SMALL && (oci || ROOT_JSON.test(name) || name === 'manifest.json' || name === 'index.json')) {
+        return collect(async (bytes) => {
+          if (ROOT_JSON.exec(name)?.[1] === imageHex) config = bytes;
+          else if (oci) await smallBlob(bytes);
+          small.set(name, bytes);
+        });
+      }
+      return undefined;
+    });
   } catch (error) {
-    extract.destroy(error as Error);
-    save.destroy();
+    if (save instanceof Readable) save.destroy();
+    if (error instanceof FormatError) throw new EngineError(`the engine's save of ${expected.imageId} is unreadable: ${error.message}`);
     throw error;
   }
 
@@ -135,6 +131,98 @@ export async function parseSave(save: Readable, expected: SaveExpectation, handl
     throw new EngineError(`the engine's save of ${expected.imageId} lacks layer(s) ${missing.join(', ')}`);
   }
   return { layout: layout ?? 'docker-legacy', config, layers };
+}
+
+/** A sink that keeps a small entry in memory and hands it to `done` at its end. */
+function collect(done: (bytes: Buffer) => void | Promise<void>): EntrySink {
+  const parts: Buffer[] = [];
+  let length = 0;
+  return {
+    write(chunk) {
+      length += chunk.length;
+      if (length > SMALL) throw new FormatError(`metadata entry larger than ${SMALL} bytes`);
+      parts.push(chunk);
+      return undefined;
+    },
+    end: async () => done(Buffer.concat(parts)),
+    abort() {},
+  };
+}
+
+function afterEnd<T>(sink: EntrySink<T>, then: (value: T) => void): EntrySink<T> {
+  return {
+    write: (chunk) => sink.write(chunk),
+    end: async () => {
+      const value = await sink.end();
+      then(value);
+      return value;
+    },
+    abort: (error) => sink.abort(error),
+  };
+}
+
+/**
+ * Pass an entry's bytes to `inner` as they are when they are a plain tar (always, in engine
+ * saves), or decoded when the first bytes show gzip or lz4 (OCI archives made by skopeo).
+ */
+function decodingSink<T>(inner: EntrySink<T>): EntrySink<T> {
+  const head: Buffer[] = [];
+  let headLength = 0;
+  let target: { write(chunk: Buffer): Promise<void> | undefined; end(): Promise<void> } | undefined;
+
+  const choose = (): void => {
+    const first = Buffer.concat(head);
+    if (detectEncoding(first) === 'none') {
+      target = { write: (chunk) => inner.write(chunk), end: async () => {} };
+    } else {
+      const raw = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const pumping = (async () => {
+        for await (const chunk of decode(raw)) {
+          const wait = inner.write(chunk);
+          if (wait) await wait;
+        }
+      })();
+      pumping.catch((error: Error) => raw.destroy(error));
+      target = {
+        write: (chunk) => (raw.write(chunk) ? undefined : drained(raw, pumping)),
+        end: async () => {
+          raw.end();
+          await pumping;
+        },
+      };
+    }
+  };
+
+  const writeHead = async (): Promise<void> => {
+    for (const chunk of head.splice(0)) {
+      const wait = target?.write(chunk);
+      if (wait) await wait;
+    }
+  };
+
+  return {
+    write(chunk) {
+      if (target) return target.write(chunk);
+      head.push(chunk);
+      headLength += chunk.length;
+      if (headLength < 4) return undefined;
+      choose();
+      return writeHead();
+    },
+    async end() {
+      if (!target) {
+        choose();
+        await writeHead();
+      }
+      await target?.end();
+      return inner.end();
+    },
+    abort: (error) => inner.abort(error),
+  };
+}
+
+function drained(stream: PassThrough, failed: Promise<void>): Promise<void> {
+  return Promise.race([new Promise<void>((resolve) => stream.once('drain', resolve)), failed]);
 }
 
 function configFromLegacyManifest(small: ReadonlyMap<string, Buffer>): Buffer | undefined {

@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { type Compression, createEncoder, type Encoder } from './compression.js';
+import { DigestMismatchError } from './errors.js';
+
+/** Bytes the body holds before the encoder waits for its reader. */
+const BODY_BUFFER = 8 * 1024 * 1024;
+const PROGRESS_EVERY = 8 * 1024 * 1024;
+
+/**
+ * One layer on its way to a remote: takes the layer's uncompressed tar chunk by chunk, hashes
+ * and counts it, and offers its stored form as `body`, the stream a transport's `write` reads.
+ * Work per chunk is synchronous (hash, count, hand to the encoder); the caller waits only when
+ * the encoder or the body's reader is behind.
+ *
+ * The body ends only after the digest is known and checked, so a layer that fails its check
+ * makes the transport's write fail: nothing unverified is ever committed.
+ */
+export class LayerEncoder {
+  readonly body: Readable;
+  /** Uncompressed bytes written so far. */
+  bytes = 0;
+  /** Encoded bytes handed to `body` so far. */
+  storedBytes = 0;
+  private readonly hash = createHash('sha256');
+  private readonly encoder: Encoder;
+  private nextProgress = PROGRESS_EVERY;
+  private resumeBody: (() => void) | undefined;
+  private failure: Error | undefined;
+
+  constructor(
+    compression: Compression,
+    private readonly onProgress?: (bytes: number) => void,
+  ) {
+    this.body = new Readable({
+      highWaterMark: BODY_BUFFER,
+      read: () => this.wakeBody(),
+      destroy: (error, callback) => {
+        // The reader gave up (a failed upload) or abort() was called: wake a waiting writer.
+        this.failure ??= error ?? new Error('the layer body was closed before it ended');
+        this.wakeBody();
+        callback(error);
+      },
+    });
+    this.encoder = createEncoder(compression, (stored) => this.toBody(stored));
+  }
+
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (this.failure) return Promise.reject(this.failure);
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (this.onProgress && this.bytes >= this.nextProgress) {
+      this.nextProgress = this.bytes + PROGRESS_EVERY;
+      this.onProgress(this.bytes);
+    }
+    return this.encoder.write(chunk);
+  }
+
+  /**
+   * Every byte is in: check the digest against `expected` (`sha256:<hex>`) if given, then flush
+   * the encoder and end the body. Answers the digest. On a mismatch the body fails instead.
+   */
+  async end(expected?: { digest: string; key: string }): Promise<string> {
+    const digest = `sha256:${this.hash.digest('hex')}`;
+    if (expected && digest !== expected.digest) {
+      const error = new DigestMismatchError(expected.key, expected.digest, digest);
+      this.abort(error);
+      throw error;
+    }
+    await this.encoder.end();
+    if (this.failure) throw this.failure;
+    this.body.push(null);
+    return digest;
+  }
+
+  /** Fail the body (the transport's write then fails and leaves nothing) and any waiting writer. */
+  abort(error: Error): void {
+    this.failure ??= error;
+    this.body.destroy(error);
+  }
+
+  private toBody(stored: Buffer): Promise<void> | undefined {
+    if (this.failure) return Promise.reject(this.failure);
+    this.storedBytes += stored.length;
+    if (this.body.push(stored)) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      this.resumeBody = () => (this.failure ? reject(this.failure) : resolve());
+    });
+  }
+
+  private wakeBody(): void {
+    const resume = this.resumeBody;
+    this.resumeBody = undefined;
+    resume?.();
+  }
+}
+
+/** Feed a whole stream through `encoder` (uploads from a spool file), honouring its backpressure. */
+export async function encodeStream(source: AsyncIterable<Buffer>, encoder: LayerEncoder): Promise<void> {
+  try {
+    for await (const chunk of source) {
+      const wait = encoder.write(chunk);
+      if (wait) await wait;
+    }
+  } catch (error) {
+    encoder.abort(error as Error);
+    throw error;
+  }
+}
