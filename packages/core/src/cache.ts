@@ -60,7 +60,14 @@ export class BlobCache {
     const stored = new ByteCounter();
     const decoded = new Digester();
     try {
-      await pipeline(body, stored.stage, decode, decoded.stage, progressStage(emit, `sha256:${hex}`, size), createWriteStream(tmp));
+      await pipeline(
+        body,
+        stored.stage,
+        decode,
+        decoded.stage,
+        progressStage(emit, `sha256:${hex}`, size),
+        createWriteStream(tmp, { highWaterMark: 4 * 1024 * 1024 }),
+      );
     } catch (error) {
       await rm(tmp, { force: true });
       if (error instanceof DogestryError) throw error;

@@ -114,18 +114,61 @@ async function* zlibStage(source: AsyncIterable<Buffer>, codec: Transform): Asyn
   yield* codec as AsyncIterable<Buffer>;
 }
 
-/** Drive a push-style encoder from an async iterable, yielding its outputs as they come. */
+/** Outputs a stage holds for its reader before its encoder must wait. */
+const STAGE_QUEUE = 8;
+
+/**
+ * Drive a push-style encoder from an async iterable and yield its outputs, holding at most
+ * STAGE_QUEUE of them: one input can expand a lot (a 1 MiB read of a compressible layer holds
+ * ~250 lz4 frames, 250 MiB decoded), so the encoder waits for this generator's reader.
+ */
 async function* stageOf(source: AsyncIterable<Buffer>, make: (output: ByteOutput) => Encoder): AsyncGenerator<Buffer> {
-  const outputs: Buffer[] = [];
+  const queue: Buffer[] = [];
+  let finished = false;
+  let failure: { error: unknown } | undefined;
+  let wakeReader: (() => void) | undefined;
+  let wakeWriter: (() => void) | undefined;
+  let stopped = false;
   const encoder = make((bytes) => {
-    outputs.push(bytes);
-    return undefined;
+    if (stopped) return Promise.reject(new Error('the reader stopped'));
+    queue.push(bytes);
+    wakeReader?.();
+    return queue.length < STAGE_QUEUE ? undefined : new Promise<void>((resolve) => (wakeWriter = resolve));
   });
-  for await (const chunk of source) {
-    const wait = encoder.write(chunk);
-    if (wait) await wait;
-    while (outputs.length > 0) yield outputs.shift() as Buffer;
+  const feeding = (async () => {
+    for await (const chunk of source) {
+      const wait = encoder.write(chunk);
+      if (wait) await wait;
+    }
+    await encoder.end();
+  })().then(
+    () => {
+      finished = true;
+    },
+    (error: unknown) => {
+      failure = { error };
+    },
+  );
+  try {
+    for (;;) {
+      if (queue.length > 0) {
+        const next = queue.shift() as Buffer;
+        if (queue.length < STAGE_QUEUE) {
+          const wake = wakeWriter;
+          wakeWriter = undefined;
+          wake?.();
+        }
+        yield next;
+      } else if (failure) throw failure.error;
+      else if (finished) return;
+      else {
+        await Promise.race([new Promise<void>((resolve) => (wakeReader = resolve)), feeding]);
+        wakeReader = undefined;
+      }
+    }
+  } finally {
+    // The reader left early (an error downstream): let the feeding loop fail and end.
+    stopped = true;
+    wakeWriter?.();
   }
-  await encoder.end();
-  while (outputs.length > 0) yield outputs.shift() as Buffer;
 }

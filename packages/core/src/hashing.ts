@@ -1,5 +1,4 @@
 import { createHash, type Hash } from 'node:crypto';
-import { DigestMismatchError } from './errors.js';
 
 /** Running sha256 and byte count of what passes through a stage. */
 export class Digester {
@@ -22,22 +21,6 @@ export class Digester {
     if (this.hex === undefined) throw new Error('digest read before the stream ended');
     return `sha256:${this.hex}`;
   }
-}
-
-/**
- * A stage that fails the stream at its end unless the bytes hash to `expectedHex`. Placed
- * before a write, it makes the write fail, so nothing unverified is ever committed.
- */
-export function verifyingStage(key: string, expectedHex: string): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
-  return async function* (source) {
-    const hash = createHash('sha256');
-    for await (const chunk of source) {
-      hash.update(chunk);
-      yield chunk;
-    }
-    const actual = hash.digest('hex');
-    if (actual !== expectedHex) throw new DigestMismatchError(key, `sha256:${expectedHex}`, `sha256:${actual}`);
-  };
 }
 
 /** Counts what passes through a stage, without hashing it. */

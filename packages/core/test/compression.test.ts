@@ -100,4 +100,27 @@ describe('layer encodings', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('decoding holds back when its reader is slow: it reads ahead a few frames, not the whole blob', async () => {
+    const stored = await run(encoderFor('lz4'), [text(256 * MiB)]);
+    // ~4 KiB of stored bytes per 1 MiB frame: feed it a frame at a time and count what is read.
+    let pulled = 0;
+    async function* source(): AsyncGenerator<Buffer> {
+      for (let at = 0; at < stored.length; at += 4096) {
+        pulled++;
+        yield stored.subarray(at, at + 4096);
+      }
+    }
+    let decoded = 0;
+    let aheadAfterFirst = 0;
+    for await (const chunk of decode(source())) {
+      if (decoded === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 200)); // a reader busy elsewhere
+        aheadAfterFirst = pulled;
+      }
+      decoded += chunk.length;
+    }
+    assert.equal(decoded, 256 * MiB);
+    assert.ok(aheadAfterFirst < 32, `read ${aheadAfterFirst} of ${Math.ceil(stored.length / 4096)} pieces while the reader waited`);
+  });
 });
