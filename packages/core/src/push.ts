@@ -198,21 +198,10 @@ class ImagePush {
   }
 
   /** A layer named by its diffID: upload it if missing, verified against that diffID. */
-  private knownLayer(diffId: string, size: number): EntrySink | undefined {
+  private knownLayer(diffId: string, size: number): EntrySink<LayerIdentity> | undefined {
     this.seen.add(diffId);
     if (!this.missing.has(diffId) || this.claimed.has(diffId)) return undefined;
-    this.claimed.add(diffId);
-    const key = blobKey(hexOf(diffId));
-    this.emit?.({ type: 'layer-start', diffId, size });
-    const upload = this.startUpload(key, diffId, size);
-    return {
-      write: upload.write,
-      abort: upload.abort,
-      end: async () => {
-        await endVerified(upload, diffId, key);
-        await this.finishInBackground(upload.written.then(() => this.layerUploaded(diffId, upload.encoder.storedBytes)));
-      },
-    };
+    return this.uploadKnown(diffId, size);
   }
 
   /**
@@ -227,7 +216,7 @@ class ImagePush {
     const unseenMissing = unseen.filter((d) => this.missing.has(d) && !this.claimed.has(d));
     if (unseenMissing.length === 0) return this.hashOnly();
     if (unseenMissing.length < unseen.length) return this.spool();
-    if (unseenMissing.length === 1) return this.lastMissing(unseenMissing[0] as string);
+    if (unseenMissing.length === 1) return this.uploadKnown(unseenMissing[0] as string, undefined);
     return this.toTemporaryKey();
   }
 
@@ -237,11 +226,15 @@ class ImagePush {
     return this.identifying(encoder, encoder, async () => {});
   }
 
-  private lastMissing(diffId: string): EntrySink<LayerIdentity> {
+  /**
+   * Upload a layer whose diffID is known (from its name, or as the only one left) straight to
+   * its key, verified against that diffID before the write may complete.
+   */
+  private uploadKnown(diffId: string, size: number | undefined): EntrySink<LayerIdentity> {
     const key = blobKey(hexOf(diffId));
     this.claimed.add(diffId);
-    this.emit?.({ type: 'layer-start', diffId });
-    const upload = this.startUpload(key, diffId, undefined);
+    this.emit?.(size === undefined ? { type: 'layer-start', diffId } : { type: 'layer-start', diffId, size });
+    const upload = this.startUpload(key, diffId, size);
     return {
       write: upload.write,
       abort: upload.abort,

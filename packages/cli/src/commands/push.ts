@@ -21,7 +21,11 @@ REMOTE is an alias from dogestry.cfg (see \`dogestry remote add\`), a directory 
     image: Args.string({ required: true, description: 'image(s) on the engine: name[:tag] (tag defaults to latest)' }),
   };
   static override flags = {
-    compression: Flags.string({ options: [...COMPRESSIONS], default: 'lz4', description: 'how new layers are encoded on the remote' }),
+    compression: Flags.string({
+      options: [...COMPRESSIONS],
+      default: 'lz4',
+      description: 'how new layers are stored: lz4 compresses each 1 MiB that pays and stores the rest as is; gzip is smaller and slower',
+    }),
     as: Flags.string({ description: 'name:tag to push under on the remote (one image only)' }),
   };
 

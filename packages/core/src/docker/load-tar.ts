@@ -14,7 +14,9 @@ export interface LoadTarLayer {
  * A `docker load` tarball in the legacy layout every engine reads: `<config>.json`,
  * `manifest.json`, and `<diffid>/layer.tar` for each layer given bytes. Layers the engine
  * already has as a chain prefix are listed in manifest.json but left out of the tar; Docker
- * loads that, matching by chain. The tar is produced as a stream, one layer at a time.
+ * loads that, matching by chain. The tar is produced as a stream, one layer at a time, each
+ * as soon as it is ready: engines read the whole tar before they apply any layer (in
+ * manifest order), so entry order is free, and the engine need not wait for the bottom layer.
  */
 export function buildLoadTar(configHex: string, config: Buffer, layers: readonly LoadTarLayer[]): Readable {
   const pack = tar.pack();
@@ -23,11 +25,12 @@ export function buildLoadTar(configHex: string, config: Buffer, layers: readonly
     pack.entry({ name: `${configHex}.json`, mtime }, config);
     const manifest = [{ Config: `${configHex}.json`, RepoTags: null, Layers: layers.map((l) => `${l.diffHex}/layer.tar`) }];
     pack.entry({ name: 'manifest.json', mtime }, JSON.stringify(manifest));
-    const sent = new Set<string>();
-    for (const layer of layers) {
-      if (!layer.open || sent.has(layer.diffHex)) continue;
-      sent.add(layer.diffHex);
-      await layer.ready;
+    const toSend = new Map<string, LoadTarLayer>();
+    for (const layer of layers) if (layer.open && !toSend.has(layer.diffHex)) toSend.set(layer.diffHex, layer);
+    const pending = new Map([...toSend.values()].map((layer) => [layer.diffHex, Promise.resolve(layer.ready).then(() => layer)]));
+    while (pending.size > 0) {
+      const layer = await Promise.race(pending.values());
+      pending.delete(layer.diffHex);
       pack.entry({ name: `${layer.diffHex}/`, type: 'directory', mtime });
       await new Promise<void>((resolve, reject) => {
         const entry = pack.entry({ name: `${layer.diffHex}/layer.tar`, size: layer.size, mtime }, (error) =>

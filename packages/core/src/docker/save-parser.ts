@@ -25,7 +25,7 @@ export interface SaveHandlers {
    * An uncompressed layer whose diffID is known from its name (OCI blobs, Podman
    * `<diffid>.tar`): a sink for its bytes, or `undefined` to skip them.
    */
-  knownLayer(diffId: string, size: number): EntrySink | undefined;
+  knownLayer(diffId: string, size: number): EntrySink<unknown> | undefined;
   /**
    * A layer whose diffID is not known until its bytes are hashed (legacy `<v1id>/layer.tar`,
    * compressed OCI blobs). The sink gets the uncompressed bytes (the parser decodes) and its
