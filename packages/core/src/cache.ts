@@ -1,15 +1,15 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { decode } from './compression.js';
+import { finished } from 'node:stream/promises';
+import { decodeInto } from './compression.js';
 import { DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
 import { blobKey } from './format.js';
-import { ByteCounter, Digester } from './hashing.js';
-import { type ProgressListener, progressStage } from './progress.js';
+import { type ProgressListener, progressCounter } from './progress.js';
 import type { Remote } from './remote.js';
 
 /** `$XDG_CACHE_HOME/dogestry`, else `~/.cache/dogestry`. */
@@ -57,18 +57,22 @@ export class BlobCache {
     await mkdir(tmpDir, { recursive: true });
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     const tmp = join(tmpDir, randomUUID());
-    const stored = new ByteCounter();
-    const decoded = new Digester();
+    const hash = createHash('sha256');
+    const progress = progressCounter(emit, `sha256:${hex}`, size);
+    const out = createWriteStream(tmp, { highWaterMark: 4 * 1024 * 1024 });
+    const written = finished(out);
+    written.catch(() => {}); // awaited below, or raced while writing
+    let stored: number;
     try {
-      await pipeline(
-        body,
-        stored.stage,
-        decode,
-        decoded.stage,
-        progressStage(emit, `sha256:${hex}`, size),
-        createWriteStream(tmp, { highWaterMark: 4 * 1024 * 1024 }),
-      );
+      stored = await decodeInto(body, (chunk) => {
+        hash.update(chunk);
+        progress(chunk.length);
+        return out.write(chunk) ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]);
+      });
+      out.end();
+      await written;
     } catch (error) {
+      out.destroy();
       await rm(tmp, { force: true });
       if (error instanceof DogestryError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
@@ -80,11 +84,12 @@ export class BlobCache {
       // Bytes that do not decode (zlib Z_* errors, lz4 frame errors) are corrupt bytes.
       throw new DigestMismatchError(key, `sha256:${hex}`, `undecodable content (${(error as Error).message})`);
     }
-    if (decoded.digest !== `sha256:${hex}`) {
+    const digest = `sha256:${hash.digest('hex')}`;
+    if (digest !== `sha256:${hex}`) {
       await rm(tmp, { force: true });
-      throw new DigestMismatchError(key, `sha256:${hex}`, decoded.digest);
+      throw new DigestMismatchError(key, `sha256:${hex}`, digest);
     }
     await rename(tmp, this.path(hex));
-    return { downloaded: true, bytes: stored.bytes };
+    return { downloaded: true, bytes: stored };
   }
 }

@@ -1,9 +1,10 @@
-import { pipeline, Readable, type Transform } from 'node:stream';
+import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { createGunzip, gzip } from 'node:zlib';
 import { FormatError, InvalidReferenceError } from './errors.js';
 import { type ByteOutput, FixedSizeFramer, FramedCodec, joined } from './framed-codec.js';
 import { LZ4_MAGIC, Lz4FrameSplitter, lz4Segmenter, SEGMENT } from './lz4-frames.js';
+import { pump } from './streams.js';
 
 /** How layer blobs are encoded at rest. Readers detect the encoding by magic bytes. */
 export type Compression = 'lz4' | 'gzip' | 'none';
@@ -67,38 +68,95 @@ export function encoderFor(compression: Compression): ByteStage {
  * The stage that decodes any encoding dogestry writes (lz4 frames, gzip, none), chosen by
  * the first bytes. zstd is recognised and refused with a clear message.
  */
-export async function* decode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const iterator = source[Symbol.asyncIterator]();
-  const head: Buffer[] = [];
-  let headLength = 0;
-  while (headLength < 4) {
-    const next = await iterator.next();
-    if (next.done) break;
-    head.push(next.value);
-    headLength += next.value.length;
+export function decode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return stageOf(source, (output) => new DetectingDecoder(output));
+}
+
+/**
+ * Decode a stored blob from `source` straight into `output`, push-style: per chunk, only
+ * synchronous calls unless something downstream is behind. Answers the stored bytes read.
+ */
+export async function decodeInto(source: AsyncIterable<Buffer>, output: ByteOutput): Promise<number> {
+  const decoder = new DetectingDecoder(output);
+  let stored = 0;
+  await pump(source, (chunk) => {
+    stored += chunk.length;
+    return decoder.write(chunk);
+  });
+  await decoder.end();
+  return stored;
+}
+
+/** Waits for the first 4 bytes, then decodes with whatever they announce. */
+class DetectingDecoder implements Encoder {
+  private inner: Encoder | undefined;
+  private head: Buffer[] = [];
+  private headLength = 0;
+
+  constructor(private readonly output: ByteOutput) {}
+
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (this.inner) return this.inner.write(chunk);
+    this.head.push(chunk);
+    this.headLength += chunk.length;
+    return this.headLength >= 4 ? this.open() : undefined;
   }
-  if (headLength === 0) return;
-  const first = Buffer.concat(head);
-  async function* whole(): AsyncGenerator<Buffer> {
-    yield first;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      yield next.value;
+
+  async end(): Promise<void> {
+    if (!this.inner && this.headLength > 0) await this.open();
+    await this.inner?.end();
+  }
+
+  private open(): Promise<void> | undefined {
+    const first = Buffer.concat(this.head);
+    this.head = [];
+    switch (detectEncoding(first)) {
+      case 'lz4':
+        this.inner = new FramedCodec((emit) => new Lz4FrameSplitter(emit), this.output);
+        break;
+      case 'gzip':
+        this.inner = gunzipper(this.output);
+        break;
+      case 'zstd':
+        throw new FormatError('this blob is zstd-encoded, which this dogestry cannot decode yet; use a newer dogestry');
+      case 'none':
+        this.inner = { write: this.output, end: async () => {} };
     }
+    return this.inner.write(first);
   }
-  switch (detectEncoding(first)) {
-    case 'lz4':
-      yield* stageOf(whole(), (output) => new FramedCodec((emit) => new Lz4FrameSplitter(emit), output));
-      return;
-    case 'gzip':
-      yield* zlibStage(whole(), createGunzip({ chunkSize: 256 * 1024 }));
-      return;
-    case 'zstd':
-      throw new FormatError('this blob is zstd-encoded, which this dogestry cannot decode yet; use a newer dogestry');
-    case 'none':
-      yield* whole();
-  }
+}
+
+/** zlib's gunzip (every member of a multi-member stream) as a push-style decoder. */
+function gunzipper(output: ByteOutput): Encoder {
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  let outputWait: Promise<void> | undefined;
+  gunzip.on('data', (bytes: Buffer) => {
+    const wait = output(bytes);
+    if (!wait) return;
+    gunzip.pause();
+    outputWait = wait.then(
+      () => {
+        outputWait = undefined;
+        gunzip.resume();
+      },
+      (error: Error) => {
+        gunzip.destroy(error);
+      },
+    );
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    gunzip.once('end', resolve);
+    gunzip.once('error', reject);
+  });
+  finished.catch(() => {}); // awaited by write and end
+  return {
+    write: (chunk) => (gunzip.write(chunk) ? undefined : Promise.race([once(gunzip, 'drain').then(() => {}), finished])),
+    end: async () => {
+      gunzip.end();
+      await finished;
+      await outputWait;
+    },
+  };
 }
 
 /** Which encoding a stored blob uses, from its first bytes. */
@@ -107,11 +165,6 @@ export function detectEncoding(first: Buffer): Compression | 'zstd' {
   if (first.length >= 2 && first[0] === GZIP_MAGIC[0] && first[1] === GZIP_MAGIC[1]) return 'gzip';
   if (first.length >= 4 && first.readUInt32LE(0) === ZSTD_MAGIC) return 'zstd';
   return 'none';
-}
-
-async function* zlibStage(source: AsyncIterable<Buffer>, codec: Transform): AsyncGenerator<Buffer> {
-  pipeline(Readable.from(source, { objectMode: false }), codec, () => {});
-  yield* codec as AsyncIterable<Buffer>;
 }
 
 /** Outputs a stage holds for its reader before its encoder must wait. */

@@ -20,23 +20,19 @@ export type ProgressEvent =
 
 export type ProgressListener = (event: ProgressEvent) => void;
 
-/** A pass-through stage that reports bytes every `everyBytes`. */
-export function progressStage(
+/** Counts bytes as they pass (`count(n)`), emitting layer-progress every `everyBytes`. */
+export function progressCounter(
   emit: ProgressListener | undefined,
   diffId: string,
   size: number | undefined,
   everyBytes = 8 * 1024 * 1024,
-): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
-  return async function* (source) {
-    let bytes = 0;
-    let next = everyBytes;
-    for await (const chunk of source) {
-      bytes += chunk.length;
-      if (emit && bytes >= next) {
-        next = bytes + everyBytes;
-        emit(size === undefined ? { type: 'layer-progress', diffId, bytes } : { type: 'layer-progress', diffId, bytes, size });
-      }
-      yield chunk;
-    }
+): (bytes: number) => void {
+  let total = 0;
+  let next = everyBytes;
+  return (bytes) => {
+    total += bytes;
+    if (!emit || total < next) return;
+    next = total + everyBytes;
+    emit(size === undefined ? { type: 'layer-progress', diffId, bytes: total } : { type: 'layer-progress', diffId, bytes: total, size });
   };
 }

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { FormatError } from './errors.js';
 
 /** Collect a stream that is known to be small; refuse it past `limit` bytes. */
@@ -22,4 +22,50 @@ export async function drain(stream: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of stream) {
     // discard
   }
+}
+
+/**
+ * Hand every chunk of `source` to `take`, waiting whenever `take` answers a promise. A Node
+ * stream is read through 'data' events, paused while `take` waits: async iteration costs
+ * more there, concatenating whatever is buffered on every read.
+ */
+export async function pump(source: AsyncIterable<Buffer>, take: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+  if (!(source instanceof Readable)) {
+    for await (const chunk of source) await take(chunk);
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    let waiting: Promise<void> | undefined;
+    let failed = false;
+    const fail = (error: Error) => {
+      if (failed) return;
+      failed = true;
+      source.off('data', onData);
+      source.destroy();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        const wait = take(chunk);
+        if (!wait) return;
+        source.pause();
+        waiting = wait.then(
+          () => {
+            waiting = undefined;
+            if (!failed) source.resume();
+          },
+          (error: Error) => fail(error),
+        );
+      } catch (error) {
+        fail(error as Error);
+      }
+    };
+    source.on('data', onData);
+    source.once('error', fail);
+    source.once('end', () => {
+      Promise.resolve(waiting).then(() => {
+        if (!failed) resolve();
+      });
+    });
+  });
 }

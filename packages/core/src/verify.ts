@@ -1,11 +1,9 @@
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { assertListable, listTagKeys } from './catalog.js';
-import { decode } from './compression.js';
+import { decodeInto } from './compression.js';
 import { DogestryError } from './errors.js';
 import { blobKey, checkMarker, type ImageManifest, parseManifest, readPointer, readSmallBlob, tagKey } from './format.js';
-import { Digester } from './hashing.js';
 import { formatNameTag, hexOf } from './reference.js';
 import { type RemoteSelection, remoteOf } from './transports.js';
 
@@ -67,11 +65,15 @@ export async function verify(options: RemoteSelection & { readonly concurrency?:
             problems.push({ key, problem: 'missing', detail: 'not on the remote', tags: tagList });
             return;
           }
-          const digester = new Digester();
-          await pipeline(body, decode, digester.stage, new Writable({ write: (_c, _e, cb) => cb() }));
-          bytes += digester.bytes;
-          if (digester.digest !== `sha256:${hex}`) {
-            problems.push({ key, problem: 'digest-mismatch', detail: `hashes to ${digester.digest}`, tags: tagList });
+          const hash = createHash('sha256');
+          await decodeInto(body, (chunk) => {
+            hash.update(chunk);
+            bytes += chunk.length;
+            return undefined;
+          });
+          const digest = `sha256:${hash.digest('hex')}`;
+          if (digest !== `sha256:${hex}`) {
+            problems.push({ key, problem: 'digest-mismatch', detail: `hashes to ${digest}`, tags: tagList });
           }
         } catch (error) {
           problems.push(problemOf(key, error, tagList));

@@ -1,5 +1,5 @@
-import { Readable } from 'node:stream';
 import { FormatError } from '../errors.js';
+import { pump } from '../streams.js';
 
 /** One entry of a tar archive, as its header describes it. */
 export interface TarEntry {
@@ -138,60 +138,12 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (entry: Ta
   };
 
   try {
-    if (isNodeReadable(source)) await pump(source, (chunk) => feed(chunk, 0));
-    else {
-      for await (const chunk of source) await feed(chunk, 0);
-    }
+    await pump(source, (chunk) => feed(chunk, 0));
     finish();
   } catch (error) {
     sink?.abort(error as Error);
     throw error;
   }
-}
-
-function isNodeReadable(source: AsyncIterable<Buffer>): source is Readable {
-  return source instanceof Readable;
-}
-
-/**
- * Consume a Node stream through 'data' events, pausing it while `take` waits. (Async
- * iteration costs more here: it concatenates whatever is buffered on every read.)
- */
-function pump(source: Readable, take: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let waiting: Promise<void> | undefined;
-    let failed = false;
-    const fail = (error: Error) => {
-      if (failed) return;
-      failed = true;
-      source.off('data', onData);
-      source.destroy();
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      try {
-        const wait = take(chunk);
-        if (!wait) return;
-        source.pause();
-        waiting = wait.then(
-          () => {
-            waiting = undefined;
-            if (!failed) source.resume();
-          },
-          (error: Error) => fail(error),
-        );
-      } catch (error) {
-        fail(error as Error);
-      }
-    };
-    source.on('data', onData);
-    source.once('error', fail);
-    source.once('end', () => {
-      Promise.resolve(waiting).then(() => {
-        if (!failed) resolve();
-      });
-    });
-  });
 }
 
 function headerName(header: Buffer): string {
