@@ -37,8 +37,13 @@ interface Timed {
 /** No step of a healthy run comes near this: a hang fails the run and names the step. */
 const STEP_DEADLINE_MS = 10 * 60 * 1000;
 
-/** Run a command under GNU time: wall seconds and peak RSS. */
+/**
+ * Run a command under GNU time: wall seconds and peak RSS. Dirty pages left by earlier steps
+ * (pull caches, the engine's export temp files) are flushed first, so the kernel's writeback
+ * does not land inside whichever step happens to come next.
+ */
 async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
+  await run('sync');
   const { stdout, stderr } = await run('/usr/bin/time', ['-f', '__TIME__ %e %M', cmd, ...args], {
     env,
     maxBuffer: 64 << 20,
@@ -168,6 +173,7 @@ async function main(): Promise<void> {
       // S3: the raw SDK moving the same bytes, then dogestry.
       const bucket = `bench-${r}`;
       await rgw.createBucket(bucket);
+      await run('sync');
       const rawUp = Date.now();
       await new Upload({
         client: rgw.client,
@@ -294,6 +300,11 @@ Made by \`bash bench/run.sh\` on ${new Date().toISOString().slice(0, 10)}; ${cpu
 | measure | result | goal |
 |---|---|---|
 ${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}
+
+Every run, in order (seconds): ${Object.entries(m)
+      .filter(([k]) => k !== 'variant-bytes')
+      .map(([k, v]) => `${k} ${v.map((x) => x.toFixed(2)).join('/')}`)
+      .join('; ')}.
 
 ## Compression per layer (encode only, one stream)
 
