@@ -69,7 +69,12 @@ export function encoderFor(compression: Compression): ByteStage {
  * the first bytes. zstd is recognised and refused with a clear message.
  */
 export function decode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  return stageOf(source, (output) => new DetectingDecoder(output));
+  return stageOf(source, createDecoder);
+}
+
+/** A push-style decoder for any encoding dogestry writes, chosen by the first 4 bytes written to it. */
+export function createDecoder(output: ByteOutput): Encoder {
+  return new DetectingDecoder(output);
 }
 
 /**
@@ -77,7 +82,7 @@ export function decode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
  * synchronous calls unless something downstream is behind. Answers the stored bytes read.
  */
 export async function decodeInto(source: AsyncIterable<Buffer>, output: ByteOutput): Promise<number> {
-  const decoder = new DetectingDecoder(output);
+  const decoder = createDecoder(output);
   let stored = 0;
   await pump(source, (chunk) => {
     stored += chunk.length;
@@ -129,32 +134,13 @@ class DetectingDecoder implements Encoder {
 /** zlib's gunzip (every member of a multi-member stream) as a push-style decoder. */
 function gunzipper(output: ByteOutput): Encoder {
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-  let outputWait: Promise<void> | undefined;
-  gunzip.on('data', (bytes: Buffer) => {
-    const wait = output(bytes);
-    if (!wait) return;
-    gunzip.pause();
-    outputWait = wait.then(
-      () => {
-        outputWait = undefined;
-        gunzip.resume();
-      },
-      (error: Error) => {
-        gunzip.destroy(error);
-      },
-    );
-  });
-  const finished = new Promise<void>((resolve, reject) => {
-    gunzip.once('end', resolve);
-    gunzip.once('error', reject);
-  });
-  finished.catch(() => {}); // awaited by write and end
+  const emptied = pump(gunzip, output);
+  emptied.catch(() => {}); // awaited by write and end
   return {
-    write: (chunk) => (gunzip.write(chunk) ? undefined : Promise.race([once(gunzip, 'drain').then(() => {}), finished])),
+    write: (chunk) => (gunzip.write(chunk) ? undefined : Promise.race([once(gunzip, 'drain').then(() => {}), emptied])),
     end: async () => {
       gunzip.end();
-      await finished;
-      await outputWait;
+      await emptied;
     },
   };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type Compression, createEncoder, type Encoder } from './compression.js';
 import { DigestMismatchError } from './errors.js';
+import { pump } from './streams.js';
 
 /** Bytes the body holds before the encoder waits for its reader. */
 const BODY_BUFFER = 8 * 1024 * 1024;
@@ -95,15 +96,15 @@ export class LayerEncoder {
   }
 }
 
-/** Feed a whole stream through `encoder` (uploads from a spool file), honouring its backpressure. */
-export async function encodeStream(source: AsyncIterable<Buffer>, encoder: LayerEncoder): Promise<void> {
+/**
+ * Feed a whole stream (an upload from a spool file) to `writer`, honouring its backpressure;
+ * if the source fails, the writer is aborted so its transport write leaves nothing.
+ */
+export async function encodeStream(source: AsyncIterable<Buffer>, writer: Pick<LayerEncoder, 'write' | 'abort'>): Promise<void> {
   try {
-    for await (const chunk of source) {
-      const wait = encoder.write(chunk);
-      if (wait) await wait;
-    }
+    await pump(source, (chunk) => writer.write(chunk));
   } catch (error) {
-    encoder.abort(error as Error);
+    writer.abort(error as Error);
     throw error;
   }
 }

@@ -59,7 +59,7 @@ function firstBytes(parts: readonly Buffer[], n: number): Buffer {
 }
 
 /** One LZ4 frame whose blocks are `parts` stored uncompressed: only headers are allocated. */
-export function rawFrame(parts: readonly Buffer[]): Buffer[] {
+function rawFrame(parts: readonly Buffer[]): Buffer[] {
   const out: Buffer[] = [RAW_FRAME_HEADER];
   for (const part of parts) {
     for (let at = 0; at < part.length; at += MAX_BLOCK) {
@@ -236,7 +236,7 @@ export class Lz4FrameSplitter implements Framer {
 }
 
 /** xxHash32 of a short input (< 16 bytes), for the frame descriptor's header checksum byte. */
-export function xxh32(bytes: Uint8Array, seed = 0): number {
+function xxh32(bytes: Uint8Array, seed = 0): number {
   const P1 = 0x9e3779b1;
   const P2 = 0x85ebca77;
   const P3 = 0xc2b2ae3d;

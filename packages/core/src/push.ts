@@ -105,7 +105,8 @@ class ImagePush {
   private readonly finishing = new Set<Promise<void>>();
   private readonly uploads: Promise<void>[] = [];
   private bytesWritten = 0;
-  private spoolDir: string | undefined;
+  /** Made by the first spool; removed when the save is done. */
+  private spoolDir: Promise<string> | undefined;
 
   constructor(
     private readonly remote: Remote,
@@ -193,7 +194,8 @@ class ImagePush {
       return result;
     } finally {
       await Promise.allSettled([...this.finishing, ...this.uploads]);
-      if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true });
+      // A spool dir that could not be made already failed the push with its own error.
+      await this.spoolDir?.then((dir) => rm(dir, { recursive: true, force: true })).catch(() => {});
     }
   }
 
@@ -223,7 +225,7 @@ class ImagePush {
   private hashOnly(): EntrySink<LayerIdentity> {
     const encoder = new LayerEncoder('none');
     encoder.body.resume();
-    return this.identifying(encoder, encoder, async () => {});
+    return this.identifying(encoder, async () => {});
   }
 
   /**
@@ -251,7 +253,7 @@ class ImagePush {
   private toTemporaryKey(): EntrySink<LayerIdentity> {
     const tmpKey = `${TMP_PREFIX}${randomUUID()}`;
     const upload = this.startUpload(tmpKey, undefined, undefined);
-    return this.identifying(upload.encoder, upload, async (diffId) => {
+    return this.identifying(upload, async (diffId) => {
       const finished = upload.written.then(async () => {
         if (this.claim(diffId)) {
           await moveIntoPlace(this.remote, tmpKey, blobKey(hexOf(diffId)));
@@ -264,14 +266,12 @@ class ImagePush {
 
   /** Unknown whether needed: hash while spooling to disk, upload from the spool only if missing. */
   private spool(): EntrySink<LayerIdentity> {
-    const path = (async () => {
-      this.spoolDir ??= await mkdtemp(join(this.options.spoolDir ?? tmpdir(), 'dogestry-spool-'));
-      return join(this.spoolDir, randomUUID());
-    })();
+    this.spoolDir ??= mkdtemp(join(this.options.spoolDir ?? tmpdir(), 'dogestry-spool-'));
+    const path = this.spoolDir.then((dir) => join(dir, randomUUID()));
     const encoder = new LayerEncoder('none');
     const spooled = path.then((p) => pipeline(encoder.body, createWriteStream(p, { highWaterMark: 1024 * 1024 })));
     spooled.catch((error: Error) => encoder.abort(error));
-    return this.identifying(encoder, encoder, async (diffId, size) => {
+    return this.identifying(encoder, async (diffId, size) => {
       await spooled;
       const file = await path;
       if (!this.claim(diffId)) {
@@ -284,7 +284,7 @@ class ImagePush {
           this.emit?.({ type: 'layer-start', diffId, size });
           const upload = this.startUpload(key, diffId, size);
           try {
-            await encodeStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), upload.encoder);
+            await encodeStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), upload);
             await endVerified(upload, diffId, key);
             await upload.written;
           } finally {
@@ -296,10 +296,9 @@ class ImagePush {
     });
   }
 
-  /** A sink writing through `io` (over `encoder`) whose end answers the layer's identity, after `then` has taken it. */
+  /** A sink writing through `io` whose end answers the layer's identity, after `then` has taken it. */
   private identifying(
-    encoder: LayerEncoder,
-    io: Pick<LayerEncoder, 'write' | 'end' | 'abort'>,
+    io: Pick<LayerEncoder, 'write' | 'end' | 'abort' | 'bytes'>,
     then: (diffId: string, size: number) => Promise<void>,
   ): EntrySink<LayerIdentity> {
     return {
@@ -308,8 +307,8 @@ class ImagePush {
       end: async () => {
         const diffId = await io.end();
         this.seen.add(diffId);
-        await then(diffId, encoder.bytes);
-        return { diffId, size: encoder.bytes };
+        await then(diffId, io.bytes);
+        return { diffId, size: io.bytes };
       },
     };
   }
@@ -345,6 +344,9 @@ class ImagePush {
       write: (chunk: Buffer): Promise<void> | undefined => encoder.write(chunk)?.catch(explain),
       end: (expected?: { digest: string; key: string }): Promise<string> => encoder.end(expected).catch(explain),
       abort: (error: Error): void => encoder.abort(error),
+      get bytes(): number {
+        return encoder.bytes;
+      },
     };
   }
 

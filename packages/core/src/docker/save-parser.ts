@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
-import { decode, detectEncoding } from '../compression.js';
+import { Readable } from 'node:stream';
+import { createDecoder, decode } from '../compression.js';
 import { EngineError, FormatError } from '../errors.js';
 import { type EntrySink, readTar } from './tar-reader.js';
 
@@ -166,63 +166,15 @@ function afterEnd<T>(sink: EntrySink<T>, then: (value: T) => void): EntrySink<T>
  * saves), or decoded when the first bytes show gzip or lz4 (OCI archives made by skopeo).
  */
 function decodingSink<T>(inner: EntrySink<T>): EntrySink<T> {
-  const head: Buffer[] = [];
-  let headLength = 0;
-  let target: { write(chunk: Buffer): Promise<void> | undefined; end(): Promise<void> } | undefined;
-
-  const choose = (): void => {
-    const first = Buffer.concat(head);
-    if (detectEncoding(first) === 'none') {
-      target = { write: (chunk) => inner.write(chunk), end: async () => {} };
-    } else {
-      const raw = new PassThrough({ highWaterMark: 1024 * 1024 });
-      const pumping = (async () => {
-        for await (const chunk of decode(raw)) {
-          const wait = inner.write(chunk);
-          if (wait) await wait;
-        }
-      })();
-      pumping.catch((error: Error) => raw.destroy(error));
-      target = {
-        write: (chunk) => (raw.write(chunk) ? undefined : drained(raw, pumping)),
-        end: async () => {
-          raw.end();
-          await pumping;
-        },
-      };
-    }
-  };
-
-  const writeHead = async (): Promise<void> => {
-    for (const chunk of head.splice(0)) {
-      const wait = target?.write(chunk);
-      if (wait) await wait;
-    }
-  };
-
+  const decoder = createDecoder((chunk) => inner.write(chunk));
   return {
-    write(chunk) {
-      if (target) return target.write(chunk);
-      head.push(chunk);
-      headLength += chunk.length;
-      if (headLength < 4) return undefined;
-      choose();
-      return writeHead();
-    },
-    async end() {
-      if (!target) {
-        choose();
-        await writeHead();
-      }
-      await target?.end();
+    write: (chunk) => decoder.write(chunk),
+    end: async () => {
+      await decoder.end();
       return inner.end();
     },
     abort: (error) => inner.abort(error),
   };
-}
-
-function drained(stream: PassThrough, failed: Promise<void>): Promise<void> {
-  return Promise.race([new Promise<void>((resolve) => stream.once('drain', resolve)), failed]);
 }
 
 function configFromLegacyManifest(small: ReadonlyMap<string, Buffer>): Buffer | undefined {
