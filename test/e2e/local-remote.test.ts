@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { DockerApiEngine, pull, push } from '@dogestry/core';
+import { buildLoadTar, DigestMismatchError, DockerApiEngine, pull, push } from '@dogestry/core';
 import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { RecordingEngine } from '../support/recording-engine.js';
@@ -28,6 +28,9 @@ const inspectId = async (ref: string): Promise<string> => (await dockerd.docker(
 const inspectLayers = async (ref: string): Promise<string> =>
   (await dockerd.docker('image', 'inspect', '-f', '{{json .RootFS.Layers}}', ref)).trim();
 const imageIds = async (): Promise<string[]> => (await dockerd.docker('images', '-q', '--no-trunc')).split('\n').filter(Boolean).sort();
+/** Layers the engine has applied (its layer store on the vfs driver the tests use). */
+const engineLayers = async (): Promise<string[]> =>
+  (await readdir(join(dockerd.dir, 'root', 'image', 'vfs', 'layerdb', 'sha256')).catch(() => [])).sort();
 const cli = (cwd: string, ...args: string[]) => runCli([...args, '--docker-host', dockerd.host], { cwd });
 
 async function freshDir(name: string): Promise<string> {
@@ -174,7 +177,7 @@ describe('delta load', () => {
 
 describe('integrity', () => {
   for (const which of ['layer', 'config', 'manifest'] as const) {
-    it(`refuses a flipped byte in the ${which} before the engine is touched, and verify names it`, async () => {
+    it(`refuses a flipped byte in the ${which}: nothing is loaded, and verify names it`, async () => {
       const cwd = await freshDir(`flip-${which}`);
       const remote = join(cwd, 'images');
       const pushed = await push({ remote, image: 'app-a:1.0', dockerHost: dockerd.host, compression: which === 'layer' ? 'none' : 'lz4' });
@@ -192,11 +195,14 @@ describe('integrity', () => {
 
       await dockerd.docker('rmi', 'app-a:1.0');
       const before = await imageIds();
+      const layersBefore = await engineLayers();
+      assert.ok(layersBefore.length >= 3, 'the engine holds B, whose layers A shares');
       const result = await cli(cwd, 'pull', remote, 'app-a:1.0');
       assert.equal(result.code, 4, result.stderr);
       assert.match(result.stderr, /DIGEST_MISMATCH/);
       assert.match(result.stderr, new RegExp(hex));
-      assert.deepEqual(await imageIds(), before, 'the engine is untouched');
+      assert.deepEqual(await imageIds(), before, 'no image loaded');
+      assert.deepEqual(await engineLayers(), layersBefore, 'no layer applied');
 
       const verified = await cli(cwd, 'verify', remote);
       assert.equal(verified.code, 4);
@@ -216,6 +222,49 @@ describe('integrity', () => {
     const result = await cli(cwd, 'pull', remote, 'app-a:1.0');
     assert.equal(result.code, 4, result.stderr);
     assert.match(result.stderr, /DIGEST_MISMATCH/);
+  });
+
+  it('a load tar cut mid-layer is refused whole: no image, no layer, nothing left behind', async () => {
+    // What streaming pulls rely on: an engine reads the whole load tar before it applies any
+    // layer, and drops it all when the body is cut. Here the first layer is complete and the
+    // second is cut halfway, as when a layer fails verification while it streams.
+    const remote = join(await freshDir('cut'), 'images');
+    await push({ remote, image: 'app-a:1.0', dockerHost: dockerd.host });
+    const config = await readFile(join(remote, 'blobs', 'sha256', imageA.imageId.slice(7)));
+    await dockerd.docker('rmi', 'app-a:1.0', 'app-b:2.0');
+    const root = join(dockerd.dir, 'root');
+    assert.deepEqual(await imageIds(), []);
+    const layersBefore = await engineLayers();
+    const layers = await Promise.all(
+      imageA.diffIds.map(async (diffId, i) => ({ diffHex: diffId.slice(7), bytes: await readFile(imageA.layerPaths[i] as string) })),
+    );
+    let served = 0;
+    const tar = buildLoadTar(
+      imageA.imageId.slice(7),
+      config,
+      layers.map(({ diffHex, bytes }, i) => ({
+        diffHex,
+        size: bytes.length,
+        open: () => ({
+          read: async (position: number, length: number) => {
+            const end = i === 1 ? Math.floor(bytes.length / 2) : bytes.length;
+            if (position >= end) throw new DigestMismatchError(`blobs/sha256/${diffHex}`, 'sha256:x', 'sha256:y');
+            const chunk = bytes.subarray(position, Math.min(position + length, end));
+            served += chunk.length;
+            return chunk;
+          },
+          close: async () => {},
+        }),
+      })),
+    );
+    await assert.rejects(new DockerApiEngine(dockerd.host).load(tar), /load into/);
+    assert.ok(served > (layers[0]?.bytes.length ?? 0), 'the engine was sent the first layer whole and part of the second');
+    assert.deepEqual(await imageIds(), [], 'no image');
+    assert.deepEqual(await engineLayers(), layersBefore, 'no layer applied');
+    // The engine removes its import directory when its handler returns, just after the cut.
+    const deadline = Date.now() + 10_000;
+    while ((await readdir(join(root, 'tmp'))).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await readdir(join(root, 'tmp')), [], 'no import left in the engine temp dir');
   });
 });
 

@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { decodeInto } from './compression.js';
+import type { BlobReader } from './docker/load-tar.js';
 import { DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
 import { blobKey } from './format.js';
 import { type ProgressListener, progressCounter } from './progress.js';
@@ -29,51 +29,103 @@ export class BlobCache {
     return join(this.dir, 'blobs', 'sha256', hex);
   }
 
-  async size(hex: string): Promise<number | undefined> {
-    try {
-      return (await stat(this.path(hex))).size;
-    } catch {
-      return undefined;
-    }
+  /** A blob of `size` decoded bytes, to be fetched into the cache and read while it arrives. */
+  fill(hex: string, size: number): CacheFill {
+    return new CacheFill(this, hex, size);
   }
+}
 
-  open(hex: string): Readable {
-    return createReadStream(this.path(hex), { highWaterMark: 1024 * 1024 });
+/**
+ * One blob on its way into the cache. `fetch` downloads, decodes and verifies it into a
+ * temporary file, renamed to its digest once verified; `reader()`s follow the temporary file
+ * as it grows, so a load can stream the blob while it downloads. A reader gets the blob's
+ * last byte only after the blob is verified, and fails if the blob fails.
+ */
+export class CacheFill {
+  private readonly tmp: string;
+  private written = 0;
+  private verified = false;
+  private failure: Error | undefined;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly cache: BlobCache,
+    readonly hex: string,
+    readonly size: number,
+  ) {
+    this.tmp = join(cache.dir, 'tmp', randomUUID());
   }
 
   /**
-   * Make sure the blob is cached: download, decode and verify it unless it is already here.
+   * Make sure the blob is cached: download, decode and verify it unless it is already there.
    * Answers whether it was downloaded, and the stored bytes read from the remote.
    */
-  async fetch(remote: Remote, hex: string, emit?: ProgressListener, size?: number): Promise<{ downloaded: boolean; bytes: number }> {
-    if ((await this.size(hex)) !== undefined) return { downloaded: false, bytes: 0 };
-    const key = blobKey(hex);
+  async fetch(remote: Remote, emit?: ProgressListener): Promise<{ downloaded: boolean; bytes: number }> {
+    try {
+      if ((await stat(this.cache.path(this.hex)).catch(() => undefined)) !== undefined) {
+        this.settle();
+        return { downloaded: false, bytes: 0 };
+      }
+      const bytes = await this.download(remote, emit);
+      this.settle();
+      return { downloaded: true, bytes };
+    } catch (error) {
+      this.settle(error as Error);
+      throw error;
+    }
+  }
+
+  reader(): BlobReader {
+    let handle: FileHandle | undefined;
+    return {
+      read: async (position, length) => {
+        const end = await this.readableEnd(position);
+        handle ??= await this.openFile();
+        const buffer = Buffer.allocUnsafe(Math.min(length, end - position));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) throw new Error(`cache file for sha256:${this.hex} is shorter than written`);
+        return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      },
+      close: async () => {
+        await handle?.close();
+      },
+    };
+  }
+
+  private async download(remote: Remote, emit: ProgressListener | undefined): Promise<number> {
+    const key = blobKey(this.hex);
     const body = await remote.read(key);
     if (!body)
       throw new NotFoundError(
         `${key} is missing on ${remote.url}: the repository is incomplete; run \`dogestry verify\` and push the image again`,
       );
-    const tmpDir = join(this.dir, 'tmp');
-    await mkdir(tmpDir, { recursive: true });
-    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
-    const tmp = join(tmpDir, randomUUID());
+    await mkdir(join(this.cache.dir, 'tmp'), { recursive: true });
+    await mkdir(join(this.cache.dir, 'blobs', 'sha256'), { recursive: true });
     const hash = createHash('sha256');
-    const progress = progressCounter(emit, `sha256:${hex}`, size);
-    const out = createWriteStream(tmp, { highWaterMark: 4 * 1024 * 1024 });
+    const progress = progressCounter(emit, `sha256:${this.hex}`, this.size);
+    const out = createWriteStream(this.tmp, { highWaterMark: 4 * 1024 * 1024 });
     const written = finished(out);
     written.catch(() => {}); // awaited below, or raced while writing
+    let decoded = 0;
     let stored: number;
     try {
       stored = await decodeInto(body, (chunk) => {
+        decoded += chunk.length;
+        if (decoded > this.size) throw new DigestMismatchError(key, `sha256:${this.hex}`, `more than the ${this.size} bytes recorded`);
         hash.update(chunk);
         progress(chunk.length);
-        return out.write(chunk) ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]);
+        const more = out.write(chunk, (error) => {
+          if (error) return;
+          this.written += chunk.length;
+          this.wake();
+        });
+        return more ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]);
       });
       out.end();
       await written;
     } catch (error) {
       out.destroy();
-      await rm(tmp, { force: true });
+      await rm(this.tmp, { force: true });
       if (error instanceof DogestryError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code?.startsWith('E'))
@@ -82,14 +134,51 @@ export class BlobCache {
           retryable: true,
         });
       // Bytes that do not decode (zlib Z_* errors, lz4 frame errors) are corrupt bytes.
-      throw new DigestMismatchError(key, `sha256:${hex}`, `undecodable content (${(error as Error).message})`);
+      throw new DigestMismatchError(key, `sha256:${this.hex}`, `undecodable content (${(error as Error).message})`);
     }
     const digest = `sha256:${hash.digest('hex')}`;
-    if (digest !== `sha256:${hex}`) {
-      await rm(tmp, { force: true });
-      throw new DigestMismatchError(key, `sha256:${hex}`, digest);
+    if (digest !== `sha256:${this.hex}` || decoded !== this.size) {
+      await rm(this.tmp, { force: true });
+      throw new DigestMismatchError(key, `sha256:${this.hex}`, decoded === this.size ? digest : `${decoded} of ${this.size} bytes`);
     }
-    await rename(tmp, this.path(hex));
-    return { downloaded: true, bytes: stored };
+    await rename(this.tmp, this.cache.path(this.hex));
+    return stored;
+  }
+
+  /** How far a reader at `position` may read: past it, once bytes arrive; never the last byte unverified. */
+  private async readableEnd(position: number): Promise<number> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const end = this.verified ? this.size : Math.min(this.written, this.size - 1);
+      if (end > position) return end;
+      if (this.verified) throw new RangeError(`read at ${position} past the end of sha256:${this.hex}`);
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  /** The temporary file while it exists, else the verified one (renamed meanwhile). */
+  private async openFile(): Promise<FileHandle> {
+    try {
+      return await open(this.tmp, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if (this.failure) throw this.failure;
+      return await open(this.cache.path(this.hex), 'r');
+    }
+  }
+
+  private settle(failure?: Error): void {
+    if (failure) this.failure = failure;
+    else {
+      this.verified = true;
+      this.written = this.size;
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
   }
 }

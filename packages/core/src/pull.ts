@@ -50,10 +50,10 @@ export interface PullResult {
  * Reads tag -> manifest -> config (each verified by digest), works out for each engine the
  * longest chain prefix of layers it already has, downloads only the layers some engine
  * lacks into the local cache (decoded and verified before they are stored) while streaming to
- * each engine a load tar holding only its missing layers, each taken once it is verified, and
- * tags. No unverified byte reaches an engine; a layer that fails verification ends the load
- * tar early, which the engine refuses whole. Podman rejects partial loads, so it is sent
- * every layer.
+ * each engine a load tar holding only its missing layers, and tags. Layers stream as they
+ * download, but no unverified layer is ever loaded: its last byte and the tar's manifest
+ * wait for verification, and a layer that fails it cuts the load, which the engine refuses
+ * whole. Podman rejects partial loads, so it is sent every layer.
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
   const asTag = options.as === undefined ? undefined : parseNameTag(options.as);
@@ -95,33 +95,31 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
   const limit = pLimit(options.concurrency ?? 2);
   const sizes = new Map(manifest.layers.map((l) => [l.digest, l.size]));
+  const fills = new Map([...needed].map((diffId) => [diffId, cache.fill(hexOf(diffId), sizes.get(diffId) ?? 0)]));
   let bytesDownloaded = 0;
-  // Downloads start now, in parallel; each engine's load starts at once too and takes each
-  // layer only when that layer is cached and verified, so download and load overlap while no
-  // unverified byte reaches an engine. A failed download aborts the load tar, and the engine
-  // discards a tar that ends early.
-  const fetched = new Map(
-    [...needed].map((diffId) => [
-      diffId,
-      limit(async () => {
-        const size = sizes.get(diffId);
-        emit?.(size === undefined ? { type: 'layer-start', diffId } : { type: 'layer-start', diffId, size });
-        const { downloaded, bytes } = await cache.fetch(remote, hexOf(diffId), emit, size);
-        bytesDownloaded += bytes;
-        emit?.({ type: 'layer-done', diffId, bytes, result: downloaded ? 'downloaded' : 'cached' });
-      }),
-    ]),
+  // Downloads start now, in parallel, into the cache; each engine's load starts at once too
+  // and streams each layer from the cache while it arrives (see buildLoadTar for why no
+  // unverified layer can be loaded). A failed download cuts the load tar, and the engine
+  // discards a load cut short.
+  const fetched = [...fills].map(([diffId, fill]) =>
+    limit(async () => {
+      emit?.({ type: 'layer-start', diffId, size: fill.size });
+      const { downloaded, bytes } = await fill.fetch(remote, emit);
+      bytesDownloaded += bytes;
+      emit?.({ type: 'layer-done', diffId, bytes, result: downloaded ? 'downloaded' : 'cached' });
+    }),
   );
-  for (const job of fetched.values()) job.catch(() => {}); // awaited below; this only silences early rejections
-  const allFetched = Promise.all(fetched.values());
+  for (const job of fetched) job.catch(() => {}); // awaited below; this only silences early rejections
+  const allFetched = Promise.all(fetched);
 
   const results = await Promise.all(
     plans.map(async ({ engine, present, already }): Promise<EnginePullResult> => {
       if (!already) {
         const layers = manifest.layers.map((l, i) => {
-          const hex = hexOf(l.digest);
-          if (i < present) return { diffHex: hex, size: l.size };
-          return { diffHex: hex, size: l.size, ready: fetched.get(l.digest), open: () => cache.open(hex) };
+          const fill = fills.get(l.digest);
+          return i < present || !fill
+            ? { diffHex: hexOf(l.digest), size: l.size }
+            : { diffHex: fill.hex, size: l.size, open: () => fill.reader() };
         });
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'start' });
         try {

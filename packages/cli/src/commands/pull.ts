@@ -6,7 +6,7 @@ import { formatBytes, shortId } from '../format.js';
 export default class Pull extends BaseCommand {
   static override summary = 'Pull images from a remote into the Docker engine.';
   static override description =
-    `IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verified by its digest before anything reaches the engine; only the layers the engine lacks (the longest chain of layers it already has is skipped) are downloaded, into a local cache, and loaded. With --pull-hosts, several engines are loaded from one download.`;
+    `IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verified by its digest, and no layer is loaded before it is verified (layers stream into the load as they download; one that fails its check cuts the load, which the engine discards whole); only the layers the engine lacks (the longest chain of layers it already has is skipped) are downloaded, into a local cache, and loaded. With --pull-hosts, several engines are loaded from one download.`;
   static override examples = [
     '<%= config.bin %> pull central myapp:1.0',
     '<%= config.bin %> pull central 3f2a',

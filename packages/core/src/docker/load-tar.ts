@@ -1,51 +1,69 @@
 import { Readable } from 'node:stream';
-import tar from 'tar-stream';
+import { TAR_END, tarHeader, tarPadding } from './tar-writer.js';
+
+/** A layer's uncompressed bytes by position, possibly still arriving. */
+export interface BlobReader {
+  /**
+   * Some bytes at `position` (at most `length`, at least one), waiting while they have not
+   * arrived. Rejects when the blob cannot be had whole and verified.
+   */
+  read(position: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
 
 export interface LoadTarLayer {
   readonly diffHex: string;
-  /** Bytes of the uncompressed layer tar; absent for layers the engine already has (chain prefix). */
-  readonly open?: () => Readable;
-  /** Resolves when `open` may be called (the layer is downloaded and verified); rejects to abort the tar. */
-  readonly ready?: Promise<unknown> | undefined;
+  /** Bytes of the uncompressed layer tar. */
   readonly size: number;
+  /** Its bytes; absent for layers the engine already has (chain prefix). */
+  readonly open?: () => BlobReader;
 }
+
+const CHUNK = 1024 * 1024;
 
 /**
  * A `docker load` tarball in the legacy layout every engine reads: `<config>.json`,
- * `manifest.json`, and `<diffid>/layer.tar` for each layer given bytes. Layers the engine
+ * `<diffid>/layer.tar` for each layer given bytes, and `manifest.json`. Layers the engine
  * already has as a chain prefix are listed in manifest.json but left out of the tar; Docker
- * loads that, matching by chain. The tar is produced as a stream, one layer at a time, each
- * as soon as it is ready: engines read the whole tar before they apply any layer (in
- * manifest order), so entry order is free, and the engine need not wait for the bottom layer.
+ * loads that, matching by chain.
+ *
+ * Layers stream while they download. What keeps an unverified layer from ever being loaded:
+ * a reader yields a layer's last byte only once the layer is verified, so no layer entry is
+ * complete before that; manifest.json, without which an engine loads nothing, comes last; and
+ * a failure destroys the stream, so the engine sees a cut request body and discards the
+ * whole load (Docker and Podman both read the entire tar before they apply any layer).
  */
 export function buildLoadTar(configHex: string, config: Buffer, layers: readonly LoadTarLayer[]): Readable {
-  const pack = tar.pack();
-  (async () => {
-    const mtime = new Date(0);
-    pack.entry({ name: `${configHex}.json`, mtime }, config);
-    const manifest = [{ Config: `${configHex}.json`, RepoTags: null, Layers: layers.map((l) => `${l.diffHex}/layer.tar`) }];
-    pack.entry({ name: 'manifest.json', mtime }, JSON.stringify(manifest));
-    const toSend = new Map<string, LoadTarLayer>();
-    for (const layer of layers) if (layer.open && !toSend.has(layer.diffHex)) toSend.set(layer.diffHex, layer);
-    const pending = new Map([...toSend.values()].map((layer) => [layer.diffHex, Promise.resolve(layer.ready).then(() => layer)]));
-    while (pending.size > 0) {
-      const layer = await Promise.race(pending.values());
-      pending.delete(layer.diffHex);
-      pack.entry({ name: `${layer.diffHex}/`, type: 'directory', mtime });
-      await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry({ name: `${layer.diffHex}/layer.tar`, size: layer.size, mtime }, (error) =>
-          error ? reject(error) : resolve(),
-        );
-        const source = layer.open?.() as Readable;
-        source.on('error', (error) => {
-          entry.destroy(error);
-          reject(error);
-        });
-        source.pipe(entry as unknown as NodeJS.WritableStream);
-      });
+  return Readable.from(entries(configHex, config, layers), { objectMode: false, highWaterMark: 2 * CHUNK });
+}
+
+async function* entries(configHex: string, config: Buffer, layers: readonly LoadTarLayer[]): AsyncGenerator<Buffer> {
+  yield* file(`${configHex}.json`, config);
+  const sent = new Set<string>();
+  for (const layer of layers) {
+    if (!layer.open || sent.has(layer.diffHex)) continue;
+    sent.add(layer.diffHex);
+    yield tarHeader(`${layer.diffHex}/`, 0, 'directory');
+    yield tarHeader(`${layer.diffHex}/layer.tar`, layer.size);
+    const reader = layer.open();
+    try {
+      for (let position = 0; position < layer.size; ) {
+        const chunk = await reader.read(position, Math.min(CHUNK, layer.size - position));
+        position += chunk.length;
+        yield chunk;
+      }
+    } finally {
+      await reader.close();
     }
-    pack.finalize();
-  })().catch((error: Error) => pack.destroy(error));
-  // tar-stream packs are streamx streams; engines and pipeline() get a Node stream.
-  return Readable.from(pack, { objectMode: false });
+    yield tarPadding(layer.size);
+  }
+  const manifest = [{ Config: `${configHex}.json`, RepoTags: null, Layers: layers.map((l) => `${l.diffHex}/layer.tar`) }];
+  yield* file('manifest.json', Buffer.from(JSON.stringify(manifest)));
+  yield TAR_END;
+}
+
+function* file(name: string, bytes: Buffer): Generator<Buffer> {
+  yield tarHeader(name, bytes.length);
+  yield bytes;
+  yield tarPadding(bytes.length);
 }
