@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { buildLoadTar, DigestMismatchError, DockerApiEngine, pull, push } from '@dogestry/core';
+import { buildLoadTar, DigestMismatchError, DockerApiEngine, type PullResult, pull, push } from '@dogestry/core';
 import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { RecordingEngine } from '../support/recording-engine.js';
@@ -172,6 +172,45 @@ describe('delta load', () => {
       imageB.diffIds.map((d) => `${d.slice(7)}/layer.tar`).sort(),
     );
     assert.equal(await inspectLayers('app-b:2.0'), JSON.stringify(imageB.diffIds));
+  });
+});
+
+describe('several engines', () => {
+  it('--pull-hosts loads each engine with what it lacks, from one download', async () => {
+    const second = await startDockerd();
+    try {
+      const cwd = await freshDir('hosts');
+      const remote = join(cwd, 'images');
+      await push({ remote, image: 'app-a:1.0', dockerHost: dockerd.host });
+      // The first engine keeps B (it shares A's two bottom layers); the second is empty.
+      await dockerd.docker('rmi', 'app-a:1.0');
+      const result = await runCli(
+        ['pull', remote, 'app-a:1.0', '--pull-hosts', `${dockerd.host},${second.host}`, '--json', '--cache-dir', join(cwd, 'cache')],
+        { cwd },
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const pulled = (JSON.parse(result.stdout) as { pulled: PullResult[] }).pulled[0];
+      assert.deepEqual(
+        pulled?.engines.map((e) => [e.engine, e.layersLoaded, e.layersPresent]),
+        [
+          [dockerd.host, 1, 2],
+          [second.host, 3, 0],
+        ],
+      );
+      const stored = await Promise.all(imageA.diffIds.map(async (d) => (await stat(join(remote, 'blobs', 'sha256', d.slice(7)))).size));
+      assert.equal(
+        pulled?.bytesDownloaded,
+        stored.reduce((a, b) => a + b, 0),
+        'each layer downloaded once',
+      );
+      assert.equal(await inspectLayers('app-a:1.0'), JSON.stringify(imageA.diffIds));
+      assert.equal(
+        (await second.docker('image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'app-a:1.0')).trim(),
+        JSON.stringify(imageA.diffIds),
+      );
+    } finally {
+      await second.stop();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { BlobCache, defaultCacheDir } from './cache.js';
+import { BlobCache, type CacheFill, defaultCacheDir } from './cache.js';
 import { DockerApiEngine } from './docker/api-engine.js';
 import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { buildLoadTar } from './docker/load-tar.js';
@@ -82,20 +82,23 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       return { engine, present, already: false };
     }),
   );
-  const needed = new Set<string>();
-  for (const plan of plans) if (!plan.already) for (const d of diffIds.slice(plan.present)) needed.add(d);
+  const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
+  // The layers some engine lacks, each fetched once into the cache whichever engines need it.
+  const fills = new Map<string, CacheFill>();
+  for (const { already, present } of plans) {
+    if (already) continue;
+    for (const layer of manifest.layers.slice(present))
+      if (!fills.has(layer.digest)) fills.set(layer.digest, cache.fill(hexOf(layer.digest), layer.size));
+  }
   emit?.({
     type: 'plan',
     operation: 'pull',
     image: name ? formatNameTag(name) : imageId,
     layers: new Set(diffIds).size,
-    missing: needed.size,
+    missing: fills.size,
   });
 
-  const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
   const limit = pLimit(options.concurrency ?? 2);
-  const sizes = new Map(manifest.layers.map((l) => [l.digest, l.size]));
-  const fills = new Map([...needed].map((diffId) => [diffId, cache.fill(hexOf(diffId), sizes.get(diffId) ?? 0)]));
   let bytesDownloaded = 0;
   // Downloads start now, in parallel, into the cache; each engine's load starts at once too
   // and streams each layer from the cache while it arrives (see buildLoadTar for why no
@@ -116,10 +119,8 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     plans.map(async ({ engine, present, already }): Promise<EnginePullResult> => {
       if (!already) {
         const layers = manifest.layers.map((l, i) => {
-          const fill = fills.get(l.digest);
-          return i < present || !fill
-            ? { diffHex: hexOf(l.digest), size: l.size }
-            : { diffHex: fill.hex, size: l.size, open: () => fill.reader() };
+          const fill = i < present ? undefined : fills.get(l.digest);
+          return fill ? { diffHex: fill.hex, size: l.size, open: () => fill.reader() } : { diffHex: hexOf(l.digest), size: l.size };
         });
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'start' });
         try {
