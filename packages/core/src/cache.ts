@@ -70,7 +70,9 @@ export class CacheFill {
       this.settle();
       return { downloaded: true, bytes };
     } catch (error) {
+      // Readers learn of the failure before the temporary file goes.
       this.settle(error as Error);
+      await rm(this.tmp, { force: true });
       throw error;
     }
   }
@@ -125,7 +127,6 @@ export class CacheFill {
       await written;
     } catch (error) {
       out.destroy();
-      await rm(this.tmp, { force: true });
       if (error instanceof DogestryError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code?.startsWith('E'))
@@ -137,10 +138,8 @@ export class CacheFill {
       throw new DigestMismatchError(key, `sha256:${this.hex}`, `undecodable content (${(error as Error).message})`);
     }
     const digest = `sha256:${hash.digest('hex')}`;
-    if (digest !== `sha256:${this.hex}` || decoded !== this.size) {
-      await rm(this.tmp, { force: true });
+    if (digest !== `sha256:${this.hex}` || decoded !== this.size)
       throw new DigestMismatchError(key, `sha256:${this.hex}`, decoded === this.size ? digest : `${decoded} of ${this.size} bytes`);
-    }
     await rename(this.tmp, this.cache.path(this.hex));
     return stored;
   }
