@@ -81,7 +81,7 @@ export class CacheFill {
     let handle: FileHandle | undefined;
     return {
       read: async (position, length) => {
-        const end = await this.readableEnd(position);
+        const end = await this.readableEnd(position, length);
         handle ??= await this.openFile();
         const buffer = Buffer.allocUnsafe(Math.min(length, end - position));
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
@@ -144,13 +144,20 @@ export class CacheFill {
     return stored;
   }
 
-  /** How far a reader at `position` may read: past it, once bytes arrive; never the last byte unverified. */
-  private async readableEnd(position: number): Promise<number> {
+  /**
+   * How far a reader at `position` may read, once `length` bytes are there (or all but the
+   * last): a reader that has caught up with the download reads whole chunks, not every small
+   * write. The last byte waits for verification.
+   */
+  private async readableEnd(position: number, length: number): Promise<number> {
+    const goal = Math.min(position + length, this.size - 1);
     for (;;) {
       if (this.failure) throw this.failure;
-      const end = this.verified ? this.size : Math.min(this.written, this.size - 1);
-      if (end > position) return end;
-      if (this.verified) throw new RangeError(`read at ${position} past the end of sha256:${this.hex}`);
+      if (this.verified) {
+        if (position >= this.size) throw new RangeError(`read at ${position} past the end of sha256:${this.hex}`);
+        return this.size;
+      }
+      if (goal > position && this.written >= goal) return Math.min(this.written, this.size - 1);
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
