@@ -31,7 +31,9 @@ const cli = (...args: string[]) => runCli([...args, '--docker-host', dockerd.hos
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dogestry-e2e-http-'));
-  [dockerd, nginx] = await Promise.all([startDockerd(), startNginx()]);
+  // Both settle before a failure is thrown, so after() stops whichever did start.
+  const started = await Promise.allSettled([startDockerd().then((d) => (dockerd = d)), startNginx().then((s) => (nginx = s))]);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
   const layers = [
     { seed: 'http-base-1', size: 4 * MiB },
     { seed: 'http-base-2', size: 2 * MiB, kind: 'text' as const },

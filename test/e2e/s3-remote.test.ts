@@ -65,7 +65,9 @@ const inspectId = async (ref: string): Promise<string> => (await dockerd.docker(
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dogestry-e2e-s3-'));
-  [dockerd, rgw] = await Promise.all([startDockerd(), startRadosgw(3072)]);
+  // Both settle before a failure is thrown, so after() stops whichever did start.
+  const started = await Promise.allSettled([startDockerd().then((d) => (dockerd = d)), startRadosgw(3072).then((s) => (rgw = s))]);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
   for (const n of [1, 2, 3, 4]) {
     const image = await buildImageTar(join(work, 'images'), `svc-${n}:1`, [...shared, { seed: `s3-top-${n}`, size: 2 * MiB }]);
     images.push(image);

@@ -32,6 +32,7 @@ export async function startRadosgw(memstoreMiB = 3072): Promise<Radosgw> {
     ({ stdout } = await run(SCRIPT, ['start', dir, String(port), String(memstoreMiB)], { timeout: 120_000 }));
   } catch (error) {
     await run(SCRIPT, ['stop', dir]).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
     throw error;
   }
   const [endpoint, accessKeyId, secretAccessKey] = stdout.trim().split(/\s+/) as [string, string, string];
