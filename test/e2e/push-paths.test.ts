@@ -9,9 +9,20 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { DockerApiEngine, decode, EngineError, MemoryRemote, push, TransportError, verify, type WriteOptions } from '@dogestry/core';
+import {
+  DigestMismatchError,
+  DockerApiEngine,
+  decode,
+  EngineError,
+  MemoryRemote,
+  pull,
+  push,
+  TransportError,
+  verify,
+  type WriteOptions,
+} from '@dogestry/core';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 
@@ -164,4 +175,38 @@ describe('push paths (legacy save layout)', () => {
         assert.equal(await decodedSha(remote.objects.get(key)?.bytes), key.slice('blobs/sha256/'.length), `${key} is intact`);
     });
   }
+});
+
+describe('pull failing fast', () => {
+  it('a corrupt layer stops the other downloads instead of waiting for them', { timeout: 60_000 }, async () => {
+    const remote = new MemoryRemote();
+    await push({ remote, image: 'paths-a:1', dockerHost: dockerd.host, compression: 'none' });
+    const [bottom, ...others] = imageA.diffIds.map(blob);
+    const corrupt = remote.objects.get(bottom as string)?.bytes as Buffer;
+    corrupt[100] = (corrupt[100] as number) ^ 1;
+    // Every other layer arrives only in part, then never ends: only being stopped ends it.
+    const hanging: PassThrough[] = [];
+    const read = remote.read.bind(remote);
+    remote.read = async (key, opts) => {
+      if (!others.includes(key)) return read(key, opts);
+      const stream = new PassThrough();
+      stream.write(remote.objects.get(key)?.bytes.subarray(0, 4096));
+      hanging.push(stream);
+      return stream;
+    };
+    await dockerd.docker('rmi', 'paths-a:1', 'paths-b:1'); // B shares A's bottom layers: without it, all three are needed
+    const before = await dockerd.docker('images', '-q', '--no-trunc');
+
+    await assert.rejects(
+      pull({ remote, image: 'paths-a:1', dockerHost: dockerd.host, cacheDir: join(work, 'fail-fast-cache'), concurrency: 2 }),
+      DigestMismatchError,
+    );
+    assert.equal(hanging.length, 1, 'the download queued behind the failure never started');
+    assert.ok(
+      hanging.every((s) => s.destroyed),
+      'the download in flight was stopped',
+    );
+    assert.equal(await dockerd.docker('images', '-q', '--no-trunc'), before, 'nothing loaded');
+    for (const image of [imageA, imageB]) await dockerd.docker('load', '-i', image.tarPath);
+  });
 });

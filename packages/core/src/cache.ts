@@ -58,15 +58,17 @@ export class CacheFill {
 
   /**
    * Make sure the blob is cached: download, decode and verify it unless it is already there.
-   * Answers whether it was downloaded, and the stored bytes read from the remote.
+   * Answers whether it was downloaded, and the stored bytes read from the remote. `stop`
+   * aborts the download (and fails the fill) with its reason.
    */
-  async fetch(remote: Remote, emit?: ProgressListener): Promise<{ downloaded: boolean; bytes: number }> {
+  async fetch(remote: Remote, emit?: ProgressListener, stop?: AbortSignal): Promise<{ downloaded: boolean; bytes: number }> {
     try {
+      stop?.throwIfAborted();
       if ((await stat(this.cache.path(this.hex)).catch(() => undefined)) !== undefined) {
         this.settle();
         return { downloaded: false, bytes: 0 };
       }
-      const bytes = await this.download(remote, emit);
+      const bytes = await this.download(remote, emit, stop);
       this.settle();
       return { downloaded: true, bytes };
     } catch (error) {
@@ -94,15 +96,22 @@ export class CacheFill {
     };
   }
 
-  private async download(remote: Remote, emit: ProgressListener | undefined): Promise<number> {
+  private async download(remote: Remote, emit: ProgressListener | undefined, stop: AbortSignal | undefined): Promise<number> {
     const key = blobKey(this.hex);
+    await mkdir(join(this.cache.dir, 'tmp'), { recursive: true });
+    await mkdir(join(this.cache.dir, 'blobs', 'sha256'), { recursive: true });
     const body = await remote.read(key);
     if (!body)
       throw new NotFoundError(
         `${key} is missing on ${remote.url}: the repository is incomplete; run \`dogestry verify\` and push the image again`,
       );
-    await mkdir(join(this.cache.dir, 'tmp'), { recursive: true });
-    await mkdir(join(this.cache.dir, 'blobs', 'sha256'), { recursive: true });
+    if (stop?.aborted) {
+      body.destroy();
+      throw stop.reason;
+    }
+    // Nothing awaits between here and decodeInto, which listens for the stream's error.
+    const onStop = () => body.destroy(stop?.reason);
+    stop?.addEventListener('abort', onStop, { once: true });
     const hash = createHash('sha256');
     const progress = progressCounter(emit, `sha256:${this.hex}`, this.size);
     const out = createWriteStream(this.tmp, { highWaterMark: 4 * 1024 * 1024 });
@@ -136,6 +145,8 @@ export class CacheFill {
         });
       // Bytes that do not decode (zlib Z_* errors, lz4 frame errors) are corrupt bytes.
       throw new DigestMismatchError(key, `sha256:${this.hex}`, `undecodable content (${(error as Error).message})`);
+    } finally {
+      stop?.removeEventListener('abort', onStop);
     }
     const digest = `sha256:${hash.digest('hex')}`;
     if (digest !== `sha256:${this.hex}` || decoded !== this.size)

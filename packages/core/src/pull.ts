@@ -102,14 +102,18 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   let bytesDownloaded = 0;
   // Downloads start now, in parallel, into the cache; each engine's load starts at once too
   // and streams each layer from the cache while it arrives (see buildLoadTar for why no
-  // unverified layer can be loaded). A failed download cuts the load tar, and the engine
-  // discards a load cut short.
+  // unverified layer can be loaded). A failed download stops the others and cuts the load
+  // tars, and an engine discards a load cut short.
+  const stop = new AbortController();
   const fetched = [...fills].map(([diffId, fill]) =>
     limit(async () => {
       emit?.({ type: 'layer-start', diffId, size: fill.size });
-      const { downloaded, bytes } = await fill.fetch(remote, emit);
+      const { downloaded, bytes } = await fill.fetch(remote, emit, stop.signal);
       bytesDownloaded += bytes;
       emit?.({ type: 'layer-done', diffId, bytes, result: downloaded ? 'downloaded' : 'cached' });
+    }).catch((error: Error) => {
+      stop.abort(error);
+      throw error;
     }),
   );
   for (const job of fetched) job.catch(() => {}); // awaited below; this only silences early rejections
