@@ -4,6 +4,7 @@
  * Wall times and peak RSS come from running the real CLI under GNU time.
  */
 import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { encoderFor } from '@dogestry/core';
 import { CLI } from '../test/support/cli.js';
 import { REPO_ROOT } from '../test/support/dockerd.js';
+import { freePort } from '../test/support/nginx.js';
 import { startRadosgw } from '../test/support/radosgw.js';
 import { buildImageTar, imageTarStream, type LayerSpec } from '../test/support/synthetic-image.js';
 
@@ -58,6 +60,22 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = proce
 }
 
 const sh = (script: string, env: NodeJS.ProcessEnv = process.env) => timed('bash', ['-c', script], env);
+
+const LINK_MIBPS = 100;
+
+/** The directory remote `dir` over HTTP on one link of LINK_MIBPS (bench/paced-http.ts), until stopped. */
+async function serveOverLink(dir: string): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'bench', 'paced-http.ts'), dir, String(port), String(LINK_MIBPS)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  return { url: line.toString().trim(), stop: () => child.kill('SIGTERM') };
+}
 
 /** `docker load` from a stream. */
 async function loadFrom(host: string, tar: Readable): Promise<void> {
@@ -170,6 +188,28 @@ async function main(): Promise<void> {
       add('skopeo-pull', (await timed('skopeo', ['copy', '--dest-daemon-host', host, `dir:${sdir}`, 'docker-daemon:bench:1g'])).seconds);
       await rm(sdir, { recursive: true, force: true });
 
+      // A deploy host's pull over a network link: the local remote served at LINK_MIBPS.
+      await docker('rmi', 'bench:1g');
+      const link = await serveOverLink(local);
+      try {
+        const paced = await timed(process.execPath, [
+          CLI,
+          'pull',
+          link.url,
+          'bench:1g',
+          '--docker-host',
+          host,
+          '--json',
+          '--cache-dir',
+          join(work, `cache-link-${r}`),
+        ]);
+        add('link-pull', paced.seconds);
+        const bytes = (JSON.parse(paced.stdout) as { pulled: { bytesDownloaded: number }[] }).pulled[0]?.bytesDownloaded ?? 0;
+        add('link-transfer', bytes / MiB / LINK_MIBPS);
+      } finally {
+        link.stop();
+      }
+
       // S3: the raw SDK moving the same bytes, then dogestry.
       const bucket = `bench-${r}`;
       await rgw.createBucket(bucket);
@@ -201,7 +241,8 @@ async function main(): Promise<void> {
         ).seconds,
       );
       await rm(local, { recursive: true, force: true });
-      for (const c of [`cache-${r}`, `cache-d-${r}`, `cache-s3-${r}`]) await rm(join(work, c), { recursive: true, force: true });
+      for (const c of [`cache-${r}`, `cache-d-${r}`, `cache-s3-${r}`, `cache-link-${r}`])
+        await rm(join(work, c), { recursive: true, force: true });
       await docker('load', '-i', variantTop.tarPath); // for the next run's variant push (bench:1g is back from the S3 pull)
     }
 
@@ -249,6 +290,11 @@ async function main(): Promise<void> {
       'cold pull from S3 / docker load',
       `${ratio('s3-pull', 'load').toFixed(2)} (${s('s3-pull')}; raw download ${s('s3-raw-down')})`,
       'report',
+    );
+    note(
+      `cold pull over a ${LINK_MIBPS} MiB/s HTTP link / (transfer at that rate, then docker load)`,
+      `${(median(m['link-pull'] ?? []) / (median(m['link-transfer'] ?? []) + median(m.load ?? []))).toFixed(2)} (${s('link-pull')} vs ${s('link-transfer')} + ${s('load')})`,
+      'report; < 1 is download and load overlapping',
     );
     note(
       'dogestry push / skopeo copy docker-daemon: dir:',
