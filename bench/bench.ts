@@ -102,6 +102,9 @@ async function main(): Promise<void> {
   const docker = (...args: string[]) => run('docker', ['-H', host, ...args], { maxBuffer: 64 << 20 });
   const dogestry = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
     timed(process.execPath, [CLI, ...args, '--docker-host', host, '-q'], { ...env, XDG_CACHE_HOME: join(work, 'cache-none') });
+  /** A pull with a fresh cache of its own (work/CACHE), so every pull downloads. */
+  const pullWith = (cache: string, remote: string, image: string, env: NodeJS.ProcessEnv = process.env, json = false) =>
+    dogestry(['pull', remote, image, '--cache-dir', join(work, cache), ...(json ? ['--json'] : [])], env);
   try {
     // Images: 1 GiB in 4 layers (2 incompressible, 2 compressible), its variant with a different
     // 64 MiB top layer, and a 4 GiB one for the memory check.
@@ -154,31 +157,11 @@ async function main(): Promise<void> {
       await docker('rmi', 'bench:1g', 'bench:variant');
       add('load', (await sh(`docker -H ${host} load -i ${saved} > /dev/null`)).seconds);
       await docker('rmi', 'bench:1g');
-      const cold = await timed(process.execPath, [
-        CLI,
-        'pull',
-        local,
-        'bench:1g',
-        '--docker-host',
-        host,
-        '-q',
-        '--cache-dir',
-        join(work, `cache-${r}`),
-      ]);
+      const cold = await pullWith(`cache-${r}`, local, 'bench:1g');
       add('pull-local', cold.seconds);
       addRss('pull-1g', cold.rssMiB);
       // Delta: the engine now holds bench:1g, i.e. all but the variant's changed layer.
-      const delta = await timed(process.execPath, [
-        CLI,
-        'pull',
-        local,
-        'bench:variant',
-        '--docker-host',
-        host,
-        '-q',
-        '--cache-dir',
-        join(work, `cache-d-${r}`),
-      ]);
+      const delta = await pullWith(`cache-d-${r}`, local, 'bench:variant');
       add('pull-delta', delta.seconds);
 
       // skopeo, side by side, onto the same cold engine.
@@ -192,17 +175,7 @@ async function main(): Promise<void> {
       await docker('rmi', 'bench:1g');
       const link = await serveOverLink(local);
       try {
-        const paced = await timed(process.execPath, [
-          CLI,
-          'pull',
-          link.url,
-          'bench:1g',
-          '--docker-host',
-          host,
-          '--json',
-          '--cache-dir',
-          join(work, `cache-link-${r}`),
-        ]);
+        const paced = await pullWith(`cache-link-${r}`, link.url, 'bench:1g', process.env, true);
         add('link-pull', paced.seconds);
         const bytes = (JSON.parse(paced.stdout) as { pulled: { bytesDownloaded: number }[] }).pulled[0]?.bytesDownloaded ?? 0;
         add('link-transfer', bytes / MiB / LINK_MIBPS);
@@ -230,16 +203,7 @@ async function main(): Promise<void> {
       const s3 = rgw.url(bucket, 'repo/');
       add('s3-push', (await dogestry(['push', s3, 'bench:1g'], env)).seconds);
       await docker('rmi', 'bench:1g');
-      add(
-        's3-pull',
-        (
-          await timed(
-            process.execPath,
-            [CLI, 'pull', s3, 'bench:1g', '--docker-host', host, '-q', '--cache-dir', join(work, `cache-s3-${r}`)],
-            env,
-          )
-        ).seconds,
-      );
+      add('s3-pull', (await pullWith(`cache-s3-${r}`, s3, 'bench:1g', env)).seconds);
       await rm(local, { recursive: true, force: true });
       for (const c of [`cache-${r}`, `cache-d-${r}`, `cache-s3-${r}`, `cache-link-${r}`])
         await rm(join(work, c), { recursive: true, force: true });
@@ -251,11 +215,7 @@ async function main(): Promise<void> {
     const local4 = join(work, 'local-4g');
     addRss('push-4g', (await dogestry(['push', local4, 'bench:4g'])).rssMiB);
     await docker('rmi', 'bench:4g');
-    addRss(
-      'pull-4g',
-      (await timed(process.execPath, [CLI, 'pull', local4, 'bench:4g', '--docker-host', host, '-q', '--cache-dir', join(work, 'cache-4g')]))
-        .rssMiB,
-    );
+    addRss('pull-4g', (await pullWith('cache-4g', local4, 'bench:4g')).rssMiB);
     await rm(local4, { recursive: true, force: true });
 
     const ratio = (a: string, b: string) => median(m[a] ?? []) / median(m[b] ?? []);
