@@ -14,6 +14,7 @@ import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { RecordingEngine } from '../support/recording-engine.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 import { keysUnder, snapshot } from '../support/tree.js';
+import { until } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const base1 = { seed: 'base-1', size: 3 * MiB };
@@ -301,9 +302,7 @@ describe('integrity', () => {
     assert.deepEqual(await imageIds(), [], 'no image');
     assert.deepEqual(await engineLayers(), layersBefore, 'no layer applied');
     // The engine removes its import directory when its handler returns, just after the cut.
-    const deadline = Date.now() + 10_000;
-    while ((await readdir(join(root, 'tmp'))).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(await readdir(join(root, 'tmp')), [], 'no import left in the engine temp dir');
+    assert.ok(await until(async () => (await readdir(join(root, 'tmp'))).length === 0), 'no import left in the engine temp dir');
   });
 });
 

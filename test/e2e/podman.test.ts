@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { DigestMismatchError, DockerApiEngine, pull, push } from '@dogestry/core';
 import { type PodmanService, startPodman } from '../support/podman.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
+import { until } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 let podman: PodmanService;
@@ -26,16 +27,6 @@ let image: SyntheticImage;
 async function podmanLayers(): Promise<string[]> {
   const text = await readFile(join(podman.root, 'vfs-layers', 'layers.json'), 'utf8').catch(() => '[]');
   return (JSON.parse(text) as { id: string }[]).map((l) => l.id).sort();
-}
-
-/** Wait up to 10 s for `condition` (the engine cleans up just after it answers); answers whether it came true. */
-async function until(condition: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (await condition()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 function removeImage(id: string): Promise<void> {

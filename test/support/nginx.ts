@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from './wait.js';
 
 export interface Nginx {
   readonly url: string;
@@ -66,18 +67,14 @@ http {
   );
   const child: ChildProcess = spawn('nginx', ['-c', join(root, 'nginx.conf'), '-p', root], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await fetch(`${url}/static/`);
-      break;
-    } catch {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        const log = await readFile(join(root, 'logs', 'error.log'), 'utf8').catch(() => '');
-        throw new Error(`nginx did not start: ${log}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  const answering = () =>
+    fetch(`${url}/static/`).then(
+      () => true,
+      () => false,
+    );
+  if (!(await until(answering, { givenUp: () => child.exitCode !== null }))) {
+    const log = await readFile(join(root, 'logs', 'error.log'), 'utf8').catch(() => '');
+    throw new Error(`nginx did not start: ${log}`);
   }
   return {
     url,

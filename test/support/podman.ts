@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from './wait.js';
 
 export interface PodmanService {
   readonly host: string;
@@ -35,13 +36,9 @@ export async function startPodman(): Promise<PodmanService> {
     }
     await rm(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 30_000;
-  while (!(await ping(socket))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop();
-      throw new Error('podman system service did not answer /_ping within 30 s');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  if (!(await until(() => ping(socket), { ms: 30_000, givenUp: () => child.exitCode !== null }))) {
+    await stop();
+    throw new Error('podman system service did not answer /_ping within 30 s');
   }
   return { host: `unix://${socket}`, dir, root, tmp, stop };
 }
