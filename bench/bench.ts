@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   };
   const docker = (...args: string[]) => run('docker', ['-H', host, ...args], { maxBuffer: 64 << 20 });
   const dogestry = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
-    timed(process.execPath, [CLI, ...args, '--docker-host', host, '-q'], { ...env, XDG_CACHE_HOME: join(work, 'cache-none') });
+    timed(CLI, [...args, '--docker-host', host, '-q'], { ...env, XDG_CACHE_HOME: join(work, 'cache-none') });
   /** A pull with a fresh cache of its own (work/CACHE), so every pull downloads. */
   const pullWith = (cache: string, remote: string, image: string, env: NodeJS.ProcessEnv = process.env, json = false) =>
     dogestry(['pull', remote, image, '--cache-dir', join(work, cache), ...(json ? ['--json'] : [])], env);

@@ -315,7 +315,7 @@ describe('crash safety', () => {
       { seed: 'big-2', size: 64 * MiB },
     ]);
     await loadImage(big);
-    const child = spawn(process.execPath, [CLI, 'push', remote, 'big:1', '--docker-host', dockerd.host, '--compression', 'none'], {
+    const child = spawn(CLI, ['push', remote, 'big:1', '--docker-host', dockerd.host, '--compression', 'none'], {
       cwd,
       stdio: 'ignore',
     });

@@ -190,7 +190,7 @@ describe('s3 remote against radosgw', () => {
     await dockerd.docker('load', '-i', crash.tarPath);
     const name = await newBucket();
     const remote = rgw.url(name, 'k/');
-    const child = spawn(process.execPath, [CLI, 'push', remote, 'crash:1', '--docker-host', dockerd.host, '--compression', 'none'], {
+    const child = spawn(CLI, ['push', remote, 'crash:1', '--docker-host', dockerd.host, '--compression', 'none'], {
       cwd: work,
       env: { ...process.env, ...rgw.env },
       stdio: 'ignore',

@@ -10,10 +10,10 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Run the real `dogestry` binary. `env` replaces nothing unless given; HOME/caches go to `cwd` by default. */
+/** Run the real `dogestry` binary, as a user does (through its #! line, with its node flags). `env` replaces nothing unless given; HOME/caches go to `cwd` by default. */
 export function runCli(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(CLI, args, {
       cwd: options.cwd,
       env: options.env ?? { ...process.env, XDG_CACHE_HOME: join(options.cwd, '.cache') },
       stdio: ['ignore', 'pipe', 'pipe'],
