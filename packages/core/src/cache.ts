@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises';
@@ -11,6 +11,8 @@ import { DigestMismatchError, DogestryError, NotFoundError, TransportError } fro
 import { blobKey } from './format.js';
 import { type ProgressListener, progressCounter } from './progress.js';
 import type { Remote } from './remote.js';
+import { streamHash } from './sha256.js';
+import { both } from './streams.js';
 
 /** `$XDG_CACHE_HOME/dogestry`, else `~/.cache/dogestry`. */
 export function defaultCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
@@ -112,7 +114,7 @@ export class CacheFill {
     // Nothing awaits between here and decodeInto, which listens for the stream's error.
     const onStop = () => body.destroy(stop?.reason);
     stop?.addEventListener('abort', onStop, { once: true });
-    const hash = createHash('sha256');
+    const hash = streamHash();
     const progress = progressCounter(emit, `sha256:${this.hex}`, this.size);
     const out = createWriteStream(this.tmp, { highWaterMark: 4 * 1024 * 1024 });
     const written = finished(out);
@@ -123,19 +125,20 @@ export class CacheFill {
       stored = await decodeInto(body, (chunk) => {
         decoded += chunk.length;
         if (decoded > this.size) throw new DigestMismatchError(key, `sha256:${this.hex}`, `more than the ${this.size} bytes recorded`);
-        hash.update(chunk);
+        const hashing = hash.update(chunk);
         progress(chunk.length);
         const more = out.write(chunk, (error) => {
           if (error) return;
           this.written += chunk.length;
           this.wake();
         });
-        return more ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]);
+        return both(hashing, more ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]));
       });
       out.end();
       await written;
     } catch (error) {
       out.destroy();
+      hash.discard();
       if (error instanceof DogestryError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code?.startsWith('E'))
@@ -148,7 +151,7 @@ export class CacheFill {
     } finally {
       stop?.removeEventListener('abort', onStop);
     }
-    const digest = `sha256:${hash.digest('hex')}`;
+    const digest = `sha256:${await hash.digest()}`;
     if (digest !== `sha256:${this.hex}` || decoded !== this.size)
       throw new DigestMismatchError(key, `sha256:${this.hex}`, decoded === this.size ? digest : `${decoded} of ${this.size} bytes`);
     await rename(this.tmp, this.cache.path(this.hex));

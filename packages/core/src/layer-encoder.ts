@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type Compression, createEncoder, type Encoder } from './compression.js';
 import { DigestMismatchError } from './errors.js';
-import { pump } from './streams.js';
+import { type StreamHash, streamHash } from './sha256.js';
+import { both, pump } from './streams.js';
 
 /** Bytes the body holds before the encoder waits for its reader. */
 const BODY_BUFFER = 8 * 1024 * 1024;
@@ -23,7 +23,7 @@ export class LayerEncoder {
   bytes = 0;
   /** Encoded bytes handed to `body` so far. */
   storedBytes = 0;
-  private readonly hash = createHash('sha256');
+  private readonly hash: StreamHash = streamHash();
   private readonly encoder: Encoder;
   private nextProgress = PROGRESS_EVERY;
   private resumeBody: (() => void) | undefined;
@@ -48,13 +48,13 @@ export class LayerEncoder {
 
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) return Promise.reject(this.failure);
-    this.hash.update(chunk);
+    const hashing = this.hash.update(chunk);
     this.bytes += chunk.length;
     if (this.onProgress && this.bytes >= this.nextProgress) {
       this.nextProgress = this.bytes + PROGRESS_EVERY;
       this.onProgress(this.bytes);
     }
-    return this.encoder.write(chunk);
+    return both(hashing, this.encoder.write(chunk));
   }
 
   /**
@@ -62,13 +62,22 @@ export class LayerEncoder {
    * the encoder and end the body. Answers the digest. On a mismatch the body fails instead.
    */
   async end(expected?: { digest: string; key: string }): Promise<string> {
-    const digest = `sha256:${this.hash.digest('hex')}`;
+    // The encoder flushes while the hash finishes; only the body's end waits for the check.
+    const flushed = this.encoder.end();
+    flushed.catch(() => {}); // awaited below, once the digest is checked
+    let digest: string;
+    try {
+      digest = `sha256:${await this.hash.digest()}`;
+    } catch (error) {
+      this.abort(error as Error);
+      throw error;
+    }
     if (expected && digest !== expected.digest) {
       const error = new DigestMismatchError(expected.key, expected.digest, digest);
       this.abort(error);
       throw error;
     }
-    await this.encoder.end();
+    await flushed;
     if (this.failure) throw this.failure;
     this.body.push(null);
     return digest;
@@ -77,6 +86,7 @@ export class LayerEncoder {
   /** Fail the body (the transport's write then fails and leaves nothing) and any waiting writer. */
   abort(error: Error): void {
     this.failure ??= error;
+    this.hash.discard();
     this.body.destroy(error);
   }
 

@@ -69,3 +69,10 @@ export async function pump(source: AsyncIterable<Buffer>, take: (chunk: Buffer) 
     });
   });
 }
+
+/** Wait for whichever of two optional backpressure promises there are. */
+export function both(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return Promise.all([a, b]).then(() => {});
+}

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { assertListable, listTagKeys } from './catalog.js';
 import { decodeInto } from './compression.js';
 import { DogestryError } from './errors.js';
 import { blobKey, checkMarker, type ImageManifest, parseManifest, readPointer, readSmallBlob, tagKey } from './format.js';
 import { formatNameTag, hexOf } from './reference.js';
+import { streamHash } from './sha256.js';
 import { type RemoteSelection, remoteOf } from './transports.js';
 
 export interface VerifyProblem {
@@ -65,13 +65,17 @@ export async function verify(options: RemoteSelection & { readonly concurrency?:
             problems.push({ key, problem: 'missing', detail: 'not on the remote', tags: tagList });
             return;
           }
-          const hash = createHash('sha256');
-          await decodeInto(body, (chunk) => {
-            hash.update(chunk);
-            bytes += chunk.length;
-            return undefined;
-          });
-          const digest = `sha256:${hash.digest('hex')}`;
+          const hash = streamHash();
+          try {
+            await decodeInto(body, (chunk) => {
+              bytes += chunk.length;
+              return hash.update(chunk);
+            });
+          } catch (error) {
+            hash.discard();
+            throw error;
+          }
+          const digest = `sha256:${await hash.digest()}`;
           if (digest !== `sha256:${hex}`) {
             problems.push({ key, problem: 'digest-mismatch', detail: `hashes to ${digest}`, tags: tagList });
           }
