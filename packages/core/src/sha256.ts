@@ -158,7 +158,7 @@ class HashThread {
   private receive(message: FromHashThread): void {
     if (message.op === 'free') {
       this.inFlight--;
-      this.free.push(message.buffer);
+      this.give(message.buffer);
       if (this.inFlight <= MAX_IN_FLIGHT / 2) {
         const waiters = this.backlogWaiters;
         this.backlogWaiters = [];
