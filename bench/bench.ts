@@ -61,6 +61,9 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = proce
 
 const sh = (script: string, env: NodeJS.ProcessEnv = process.env) => timed('bash', ['-c', script], env);
 
+/** Plain node hashing every byte between the engine and a file: see the script. */
+const FLOOR = join(REPO_ROOT, 'bench', 'verifying-floor.mjs');
+
 const LINK_MIBPS = 100;
 
 /** The directory remote `dir` over HTTP on one link of LINK_MIBPS (bench/paced-http.ts), until stopped. */
@@ -143,6 +146,8 @@ async function main(): Promise<void> {
       console.log(`run ${r}/${RUNS}`);
       const local = join(work, `local-${r}`);
       add('save', (await sh(`docker -H ${host} save bench:1g > /dev/null`)).seconds);
+      add('floor-save', (await timed(process.execPath, [FLOOR, 'save', host, 'bench:1g', join(work, 'floor.tar')])).seconds);
+      await rm(join(work, 'floor.tar'));
       const push = await dogestry(['push', local, 'bench:1g']);
       add('push-local', push.seconds);
       addRss('push-1g', push.rssMiB);
@@ -156,6 +161,8 @@ async function main(): Promise<void> {
       // (the variant shares three, so it goes too).
       await docker('rmi', 'bench:1g', 'bench:variant');
       add('load', (await sh(`docker -H ${host} load -i ${saved} > /dev/null`)).seconds);
+      await docker('rmi', 'bench:1g');
+      add('floor-load', (await timed(process.execPath, [FLOOR, 'load', host, saved])).seconds);
       await docker('rmi', 'bench:1g');
       const cold = await pullWith(`cache-${r}`, local, 'bench:1g');
       add('pull-local', cold.seconds);
@@ -227,6 +234,12 @@ async function main(): Promise<void> {
       '<= 1.15',
     );
     note(
+      'verifying floor: save streamed through sha256 into a file by plain node / docker save',
+      `${ratio('floor-save', 'save').toFixed(2)} (${s('floor-save')})`,
+      'report: no push that hashes what it stores beats this here',
+    );
+    note('full push to local remote / that verifying floor', ratio('push-local', 'floor-save').toFixed(2), 'report');
+    note(
       'full push to S3 / (raw SDK upload + save floor)',
       `${((median(m['s3-raw-up'] ?? []) + median(m.save ?? [])) / median(m['s3-push'] ?? [])).toFixed(2)} of raw throughput (${s('s3-push')} vs ${s('s3-raw-up')} + ${s('save')}; raw up ${mibps('s3-raw-up')}, down ${mibps('s3-raw-down')})`,
       'report; >= 0.8',
@@ -241,6 +254,12 @@ async function main(): Promise<void> {
       `${ratio('pull-local', 'load').toFixed(2)} (${s('pull-local')} vs ${s('load')})`,
       '<= 1.25',
     );
+    note(
+      "verifying floor: saved tar streamed through sha256 into the engine's load by plain node / docker load",
+      `${ratio('floor-load', 'load').toFixed(2)} (${s('floor-load')})`,
+      'report: no pull that hashes what it loads beats this here',
+    );
+    note('cold pull from local remote / that verifying floor', ratio('pull-local', 'floor-load').toFixed(2), 'report');
     note(
       'pull onto an engine holding all but the changed layer / full docker load',
       `${ratio('pull-delta', 'load').toFixed(2)} (${s('pull-delta')})`,
