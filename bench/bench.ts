@@ -277,12 +277,12 @@ async function main(): Promise<void> {
     );
     note(
       'dogestry push / skopeo copy docker-daemon: dir:',
-      `${ratio('push-local', 'skopeo-push').toFixed(2)} (${s('push-local')} vs ${s('skopeo-push')})`,
+      `${ratio('push-local', 'skopeo-push').toFixed(2)} (${s('push-local')} vs ${s('skopeo-push')}; verifying floor ${ratio('floor-save', 'skopeo-push').toFixed(2)}, save alone ${ratio('save', 'skopeo-push').toFixed(2)})`,
       '<= 0.7',
     );
     note(
       'dogestry pull / skopeo copy dir: docker-daemon:',
-      `${ratio('pull-local', 'skopeo-pull').toFixed(2)} (${s('pull-local')} vs ${s('skopeo-pull')})`,
+      `${ratio('pull-local', 'skopeo-pull').toFixed(2)} (${s('pull-local')} vs ${s('skopeo-pull')}; verifying floor ${ratio('floor-load', 'skopeo-pull').toFixed(2)}, load alone ${ratio('load', 'skopeo-pull').toFixed(2)})`,
       '<= 0.7',
     );
     note(
