@@ -29,6 +29,7 @@ async function podmanLayers(): Promise<string[]> {
   return (JSON.parse(text) as { id: string }[]).map((l) => l.id).sort();
 }
 
+/** Podman tags a loaded image as both localhost/NAME and docker.io/library/NAME, so removal by ID needs force (engine.remove does not). */
 function removeImage(id: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: podman.host.slice('unix://'.length), method: 'DELETE', path: `/images/${id}?force=true` }, (res) => {
