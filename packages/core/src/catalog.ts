@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { NotFoundError, UnsupportedError } from './errors.js';
+import { DogestryError, FormatError, LegacyFormatError, NotFoundError, UnsupportedError } from './errors.js';
 import { assertWritable, blobKey, checkMarker, parseManifest, REPOSITORIES_PREFIX, readPointer, readSmallBlob, tagKey } from './format.js';
 import { assertName, assertTag, type NameTag, parseNameTag } from './reference.js';
 import type { Remote } from './remote.js';
@@ -17,6 +17,8 @@ export interface ImageListing {
   readonly layers: number;
   /** When the tag was last written, where the remote knows it. */
   readonly pushedAt?: string;
+  /** Set when the tag cannot be read (a damaged tag, manifest missing or corrupt): what is wrong. Run `verify`. */
+  readonly problem?: string;
 }
 
 export function assertListable(remote: Remote, what: string): void {
@@ -55,23 +57,32 @@ export async function listImages(options: RemoteSelection & { readonly name?: st
     tags.map((nameTag) =>
       limit(async (): Promise<ImageListing | undefined> => {
         const key = tagKey(nameTag);
-        const [manifestHex, stat] = await Promise.all([readPointer(remote, key), remote.stat(key)]);
-        if (!manifestHex) return undefined; // removed while we listed
-        const manifest = parseManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
-        const row: ImageListing = {
-          name: nameTag.name,
-          tag: nameTag.tag,
-          imageId: manifest.config.digest,
-          manifestDigest: `sha256:${manifestHex}`,
-          size: manifest.layers.reduce((sum, l) => sum + l.size, 0),
-          layers: manifest.layers.length,
-        };
-        return stat?.modified ? { ...row, pushedAt: stat.modified.toISOString() } : row;
+        try {
+          const [manifestHex, stat] = await Promise.all([readPointer(remote, key), remote.stat(key)]);
+          if (!manifestHex) return undefined; // removed while we listed
+          const manifest = parseManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
+          const row: ImageListing = {
+            name: nameTag.name,
+            tag: nameTag.tag,
+            imageId: manifest.config.digest,
+            manifestDigest: `sha256:${manifestHex}`,
+            size: manifest.layers.reduce((sum, l) => sum + l.size, 0),
+            layers: manifest.layers.length,
+          };
+          return stat?.modified ? { ...row, pushedAt: stat.modified.toISOString() } : row;
+        } catch (error) {
+          // One broken tag must not hide the others: list it, flagged.
+          if (!(error instanceof DogestryError) || !BROKEN_TAG_CODES.has(error.code)) throw error;
+          return { name: nameTag.name, tag: nameTag.tag, imageId: '', manifestDigest: '', size: 0, layers: 0, problem: error.message };
+        }
       }),
     ),
   );
   return rows.filter((r): r is ImageListing => r !== undefined);
 }
+
+/** Errors that mean a tag (or what it points at) is damaged, not that the storage failed. */
+const BROKEN_TAG_CODES = new Set(['NOT_FOUND', 'DIGEST_MISMATCH', 'FORMAT', 'LEGACY_FORMAT', 'UPGRADE_REQUIRED', 'UNSAFE_REMOTE']);
 
 /** The tags of one repository name. */
 export async function listTags(options: RemoteSelection & { readonly name: string }): Promise<string[]> {
@@ -89,11 +100,16 @@ export async function removeTag(
   const nameTag = parseNameTag(options.image);
   const remote = await remoteOf(options);
   assertWritable(remote);
+  await checkMarker(remote, 'write');
   const key = tagKey(nameTag);
-  const manifestHex = await readPointer(remote, key);
-  if (!manifestHex) {
+  // A damaged tag can still be removed; a dogestry 1.x one is never touched.
+  const manifestHex = await readPointer(remote, key).catch(async (error: unknown) => {
+    if (!(error instanceof FormatError) || error instanceof LegacyFormatError || !(await remote.stat(key))) throw error;
+    return '';
+  });
+  if (manifestHex === undefined) {
     throw new NotFoundError(`${nameTag.name}:${nameTag.tag} is not on ${remote.url}`);
   }
   await remote.delete([key]);
-  return { removed: `${nameTag.name}:${nameTag.tag}`, manifestDigest: `sha256:${manifestHex}` };
+  return { removed: `${nameTag.name}:${nameTag.tag}`, manifestDigest: manifestHex ? `sha256:${manifestHex}` : '' };
 }

@@ -127,6 +127,38 @@ export class VerifyFailedError extends DogestryError {
   static override readonly exitCode = 4;
 }
 
+/**
+ * A remote holds something this dogestry must not follow or overwrite: a symlink inside a
+ * directory remote (which could lead a write or read outside it).
+ */
+export class UnsafeRemoteError extends DogestryError {
+  static override readonly code = 'UNSAFE_REMOTE';
+  static override readonly exitCode = 4;
+}
+
+/** A remote written by dogestry 0.x/1.x (`images/<id>/layer.tar`): never modified by this version. */
+export class LegacyFormatError extends DogestryError {
+  static override readonly code = 'LEGACY_FORMAT';
+  static override readonly exitCode = 4;
+}
+
+/** A remote uses a format feature this dogestry does not know: what depends on it is refused. */
+export class UpgradeRequiredError extends DogestryError {
+  static override readonly code = 'UPGRADE_REQUIRED';
+  static override readonly exitCode = 4;
+}
+
+/** The local pull cache failed (disk full, permissions): the remote and the engine are fine. */
+export class CacheError extends DogestryError {
+  static override readonly code: string = 'CACHE';
+  static override readonly exitCode = 9;
+}
+
+/** A cached blob that no longer hashes to its digest: evicted; pull fetches it again. */
+export class CacheCorruptError extends CacheError {
+  static override readonly code = 'CACHE_CORRUPT';
+}
+
 /** The operation was cancelled by its caller (an AbortSignal). */
 export class AbortedError extends DogestryError {
   static override readonly code = 'ABORTED';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DigestMismatchError, FormatError, NotFoundError, ReadOnlyError } from './errors.js';
+import { DigestMismatchError, FormatError, LegacyFormatError, NotFoundError, ReadOnlyError, UpgradeRequiredError } from './errors.js';
 import { assertDigestHex, assertName, assertTag, hexOf, type NameTag } from './reference.js';
 import type { Remote } from './remote.js';
 import { readAll } from './streams.js';
@@ -53,22 +53,84 @@ export function serializeManifest(manifest: ImageManifest): Buffer {
   return Buffer.from(JSON.stringify(manifest));
 }
 
+/** Sizes past this are no layer's: a manifest claiming them is corrupt, not big. */
+const MAX_LAYER_SIZE = 2 ** 40;
+const MAX_LAYERS = 4096;
+
+/**
+ * Parse and fully validate a stored manifest: everything pull, verify and gc rely on is
+ * checked here, so a hostile or damaged manifest is a `FormatError` (exit 4), never a
+ * TypeError or a key built from a bad digest.
+ */
 export function parseManifest(bytes: Buffer, key: string): ImageManifest {
+  const m = parseJsonObject(bytes, key);
+  if (m.schemaVersion !== 2) throw new FormatError(`${key} is not an OCI image manifest (schemaVersion is not 2)`);
+  if (m.mediaType !== undefined && m.mediaType !== MEDIA_MANIFEST) {
+    throw new FormatError(`${key} is a ${String(m.mediaType)}, not an image manifest: dogestry pulls container images only`);
+  }
+  if (!Array.isArray(m.layers) || m.layers.length > MAX_LAYERS) throw new FormatError(`${key} has no valid layers list`);
+  const config = descriptorOf(m.config, `${key} config`, 64 * 1024 * 1024);
+  const layers = m.layers.map((d: unknown, i: number) => {
+    const layer = descriptorOf(d, `${key} layer ${i}`, MAX_LAYER_SIZE);
+    if (layer.mediaType !== MEDIA_LAYER) {
+      throw new UpgradeRequiredError(
+        `${key} layer ${i} is stored as ${JSON.stringify(layer.mediaType)}, which this dogestry cannot read: upgrade dogestry`,
+      );
+    }
+    return layer;
+  });
+  return { schemaVersion: 2, mediaType: MEDIA_MANIFEST, config, layers };
+}
+
+function descriptorOf(value: unknown, what: string, maxSize: number): Descriptor {
+  const d = value as Partial<Descriptor> | null;
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new FormatError(`${what} is not a descriptor`);
+  if (typeof d.mediaType !== 'string') throw new FormatError(`${what} has no media type`);
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0 || d.size > maxSize) {
+    throw new FormatError(`${what} has an impossible size ${JSON.stringify(d.size)}`);
+  }
+  if (typeof d.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(d.digest)) {
+    throw new FormatError(`${what} has a malformed digest ${JSON.stringify(d.digest)?.slice(0, 100)}`);
+  }
+  return { mediaType: d.mediaType, digest: d.digest, size: d.size };
+}
+
+function parseJsonObject(bytes: Buffer, key: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString('utf8'));
   } catch (cause) {
     throw new FormatError(`${key} is not JSON`, { cause });
   }
-  const m = value as Partial<ImageManifest>;
-  if (m.schemaVersion !== 2 || !m.config || !Array.isArray(m.layers)) {
-    throw new FormatError(`${key} is not an OCI image manifest`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FormatError(`${key} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Check an image config against its manifest: JSON, and `rootfs.diff_ids` exactly the
+ * manifest's layer digests in order (what an engine's load checks, found here instead).
+ */
+export function checkConfig(bytes: Buffer, key: string, manifest: ImageManifest): void {
+  const config = parseJsonObject(bytes, key);
+  const rootfs = config.rootfs as { type?: unknown; diff_ids?: unknown } | undefined;
+  const diffIds = rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.some((d) => typeof d !== 'string')) throw new FormatError(`${key} has no rootfs.diff_ids`);
+  const layers = manifest.layers.map((l) => l.digest);
+  if (diffIds.length !== layers.length || diffIds.some((d, i) => d !== layers[i])) {
+    throw new FormatError(`${key} lists layers (rootfs.diff_ids) that disagree with its manifest`);
   }
-  for (const d of [m.config, ...m.layers]) {
-    if (typeof d.digest !== 'string' || typeof d.size !== 'number') throw new FormatError(`${key} has a malformed descriptor`);
-    hexOf(d.digest);
+}
+
+/** Manifest and config of one image, each verified by digest and checked against the other. */
+export async function readImage(remote: Remote, manifestHex: string): Promise<{ manifest: ImageManifest; config: Buffer }> {
+  const manifest = parseManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
+  const configHex = hexOf(manifest.config.digest);
+  const config = await readSmallBlob(remote, configHex);
+  if (config.length !== manifest.config.size) {
+    throw new FormatError(`${blobKey(configHex)} is ${config.length} bytes but its manifest says ${manifest.config.size}`);
   }
-  return m as ImageManifest;
+  checkConfig(config, blobKey(configHex), manifest);
+  return { manifest, config };
 }
 
 export function sha256Hex(bytes: Buffer): string {
@@ -95,11 +157,13 @@ export async function readText(remote: Remote, key: string): Promise<string | un
 /** Parse the content of a tag or image pointer: `sha256:<manifest digest>\n`. */
 export function parsePointer(text: string, key: string): string {
   const digest = text.trim();
-  try {
-    return hexOf(digest);
-  } catch (cause) {
-    throw new FormatError(`${key} does not hold a sha256 digest`, { cause });
+  if (/^[0-9a-f]{64}$/.test(digest)) {
+    throw new LegacyFormatError(
+      `${key} holds a bare image id: this remote was written by dogestry 0.x/1.x, which this version neither reads nor modifies. Push to a new remote`,
+    );
   }
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new FormatError(`${key} does not hold a sha256 digest`);
+  return digest.slice('sha256:'.length);
 }
 
 export async function readPointer(remote: Remote, key: string): Promise<string | undefined> {
@@ -110,32 +174,94 @@ export async function readPointer(remote: Remote, key: string): Promise<string |
 export const pointerBody = (hex: string): Buffer => Buffer.from(`sha256:${hex}\n`);
 
 /**
- * Check the marker. An empty remote (no marker) reads as empty; a marker with another format
- * version is refused so that an older dogestry never misreads a newer repository.
+ * Format features this dogestry takes part in (docs/FORMAT.md, "Features"). `leases`: writers
+ * announce what they rely on in `leases/` and check `gc/` before publishing a tag, so gc is
+ * safe while they run.
  */
-export async function checkMarker(remote: Remote): Promise<'present' | 'absent'> {
+export const KNOWN_FEATURES: readonly string[] = ['leases'];
+
+export interface Marker {
+  readonly format: number;
+  readonly features: readonly string[];
+}
+
+export async function readMarker(remote: Remote): Promise<Marker | undefined> {
   const text = await readText(remote, MARKER_KEY);
-  if (text === undefined) return 'absent';
-  let format: unknown;
+  if (text === undefined) return undefined;
+  let value: { format?: unknown; features?: unknown };
   try {
-    format = (JSON.parse(text) as { format?: unknown }).format;
+    value = JSON.parse(text) as typeof value;
   } catch (cause) {
     throw new FormatError(`${MARKER_KEY} on ${remote.url} is not JSON`, { cause });
   }
-  if (format !== FORMAT_VERSION) {
+  if (value.format !== FORMAT_VERSION) {
     throw new FormatError(
-      `${remote.url} holds repository format ${String(format)}; this dogestry reads format ${FORMAT_VERSION}. Use a dogestry release that matches.`,
+      `${remote.url} holds repository format ${String(value.format)}; this dogestry reads format ${FORMAT_VERSION}. Use a dogestry release that matches.`,
+    );
+  }
+  const features = value.features ?? [];
+  if (!Array.isArray(features) || features.some((f) => typeof f !== 'string')) {
+    throw new FormatError(`${MARKER_KEY} on ${remote.url} has a malformed features list`);
+  }
+  return { format: FORMAT_VERSION, features };
+}
+
+/**
+ * Check the marker. An empty remote (no marker) reads as empty; a marker with another format
+ * version is refused so that an older dogestry never misreads a newer repository. Writers
+ * (`for: 'write'`) also refuse features they do not know, and a markerless remote that holds
+ * dogestry 0.x/1.x's layout.
+ */
+export async function checkMarker(remote: Remote, use: 'read' | 'write' = 'read'): Promise<'present' | 'absent'> {
+  const marker = await readMarker(remote);
+  if (!marker) {
+    if (use === 'write') await assertNotLegacy(remote);
+    return 'absent';
+  }
+  const unknown = marker.features.filter((f) => !KNOWN_FEATURES.includes(f));
+  if (use === 'write' && unknown.length > 0) {
+    throw new UpgradeRequiredError(
+      `${remote.url} uses format feature(s) ${unknown.join(', ')} that this dogestry does not know, so it will not write there: upgrade dogestry`,
     );
   }
   return 'present';
 }
 
-/** Write the marker if it is missing (create-only, so racing first pushes are fine). */
-export async function ensureMarker(remote: Remote): Promise<void> {
-  if ((await checkMarker(remote)) === 'present') return;
-  await remote.write(MARKER_KEY, Readable.from([Buffer.from(`${JSON.stringify({ format: FORMAT_VERSION })}\n`)]), {
-    createOnly: true,
-  });
+/**
+ * Write the marker if it is missing (create-only, so racing first pushes are fine), and add
+ * `features` to it if it lacks them. Features are only ever added: a lost update between two
+ * writers adding different features is repaired by each writer re-reading until it sees its own.
+ */
+export async function ensureMarker(remote: Remote, features: readonly string[] = KNOWN_FEATURES): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const marker = await readMarker(remote);
+    if (marker && features.every((f) => marker.features.includes(f))) return;
+    if (!marker) await assertNotLegacy(remote);
+    const merged = [...new Set([...(marker?.features ?? []), ...features])].sort();
+    const body = Buffer.from(`${JSON.stringify({ format: FORMAT_VERSION, features: merged })}\n`);
+    await remote.write(MARKER_KEY, Readable.from([body]), { createOnly: !marker, size: body.length });
+  }
+  throw new FormatError(`${MARKER_KEY} on ${remote.url} keeps changing under us: another writer is rewriting it`);
+}
+
+/**
+ * Refuse a markerless remote that holds dogestry 0.x/1.x's layout (`images/<id>/layer.tar`,
+ * tags holding a bare id), so a push never overwrites its tags or adds a marker to it.
+ */
+async function assertNotLegacy(remote: Remote): Promise<void> {
+  if (!remote.capabilities.list) return;
+  const legacy = new LegacyFormatError(
+    `${remote.url} holds a dogestry 0.x/1.x repository (images/<id>/layer.tar), which this version neither reads nor modifies: push to a new remote`,
+  );
+  for await (const key of remote.list('images/')) {
+    if (!key.startsWith(IMAGES_PREFIX)) throw legacy;
+  }
+  let checked = 0;
+  for await (const key of remote.list(REPOSITORIES_PREFIX)) {
+    const text = await readText(remote, key);
+    if (text !== undefined && /^[0-9a-f]{64}$/.test(text.trim())) throw legacy;
+    if (++checked >= 3) break;
+  }
 }
 
 export function assertWritable(remote: Remote): void {

@@ -70,7 +70,17 @@ async function loadTransport(scheme: string, packageName: string): Promise<Trans
 /** A local file (not a directory) holding a pull ticket, or undefined. */
 async function readTicketFile(location: string): Promise<PullTicket | undefined> {
   if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(location) && !location.startsWith('file://')) return undefined;
-  const path = location.startsWith('file://') ? fileURLToPath(location) : location;
+  let path = location;
+  if (location.startsWith('file://')) {
+    try {
+      path = fileURLToPath(location);
+    } catch (cause) {
+      throw new InvalidReferenceError(
+        `${location} is not a local file URL (file:///path, or file://localhost/path): a directory remote must be on this machine`,
+        { cause },
+      );
+    }
+  }
   let text: string;
   try {
     if (!(await stat(path)).isFile()) return undefined;

@@ -1,14 +1,20 @@
 import pLimit from 'p-limit';
 import { assertListable, listTagKeys } from './catalog.js';
 import { decodeInto } from './compression.js';
-import { DogestryError } from './errors.js';
-import { blobKey, checkMarker, type ImageManifest, parseManifest, readPointer, readSmallBlob, tagKey } from './format.js';
+import { DogestryError, TransportError } from './errors.js';
+import { assertWritable, blobKey, checkMarker, imageKey, readImage, readPointer, tagKey } from './format.js';
 import { formatNameTag, hexOf } from './reference.js';
+import type { Remote } from './remote.js';
 import { streamHash } from './sha256.js';
 import { type RemoteSelection, remoteOf } from './transports.js';
 
 export interface VerifyProblem {
   readonly key: string;
+  /**
+   * `missing`: not on the remote; `digest-mismatch`: its bytes (decoded) do not hash to its
+   * key or are not the size its manifest records, or do not decode; `unreadable`: a tag,
+   * pointer, manifest or config that is not what the format says (FORMAT.md).
+   */
   readonly problem: 'missing' | 'digest-mismatch' | 'unreadable';
   readonly detail: string;
   /** Tags whose images need this key. */
@@ -21,64 +27,71 @@ export interface VerifyReport {
   readonly blobs: number;
   readonly bytes: number;
   readonly problems: readonly VerifyProblem[];
+  /** With `repair`: the corrupt blobs deleted, so that pushing the affected images again rewrites them. */
+  readonly repaired: readonly string[];
+  /** Tags whose images need pushing again (every tag named by a problem). */
+  readonly pushAgain: readonly string[];
+}
+
+export interface VerifyOptions extends RemoteSelection {
+  readonly concurrency?: number;
+  /** Delete every blob that fails its hash (and nothing else), so a push writes it again. */
+  readonly repair?: boolean;
 }
 
 /**
- * Re-read and re-hash every blob reachable from a tag (tags -> manifests -> config and
- * layers), each once. Reports problems instead of stopping at the first.
+ * Check everything a pull relies on, for every tag: the tag and its image pointer, the
+ * manifest and config (digests, and that they agree), and every layer re-read, decoded and
+ * re-hashed against its diffID and recorded size, each blob once. Reports every problem and
+ * goes on; a failing storage (TRANSPORT, AUTH) stops it, so a flaky network is never taken
+ * for corruption and `repair` never deletes on one.
  */
-export async function verify(options: RemoteSelection & { readonly concurrency?: number }): Promise<VerifyReport> {
+export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const remote = await remoteOf(options);
   assertListable(remote, 'verify');
+  if (options.repair) assertWritable(remote);
   await checkMarker(remote);
   const problems: VerifyProblem[] = [];
-  const users = new Map<string, string[]>(); // blob hex -> tags
+  /** Layer and config blobs -> the tags that need them and the decoded size recorded for them. */
+  const blobs = new Map<string, { tags: string[]; size: number }>();
   const tags = await listTagKeys(remote);
-  const use = (hex: string, tag: string): void => {
-    const list = users.get(hex);
-    if (list) list.push(tag);
-    else users.set(hex, [tag]);
-  };
-  for (const nameTag of tags) {
-    const tag = formatNameTag(nameTag);
-    const manifestHex = await readPointer(remote, tagKey(nameTag));
-    if (!manifestHex) continue;
-    let manifest: ImageManifest;
-    try {
-      manifest = parseManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
-    } catch (error) {
-      problems.push(problemOf(blobKey(manifestHex), error, [tag]));
-      continue;
-    }
-    use(hexOf(manifest.config.digest), tag);
-    for (const layer of manifest.layers) use(hexOf(layer.digest), tag);
-  }
+  const tagLimit = pLimit(8);
+  await Promise.all(
+    tags.map((nameTag) =>
+      tagLimit(async () => {
+        const tag = formatNameTag(nameTag);
+        let key = tagKey(nameTag);
+        try {
+          const manifestHex = await readPointer(remote, key);
+          if (!manifestHex) return; // removed while we listed
+          key = blobKey(manifestHex);
+          const { manifest } = await readImage(remote, manifestHex);
+          const configHex = hexOf(manifest.config.digest);
+          key = imageKey(configHex);
+          if (!(await remote.stat(key))) problems.push({ key, problem: 'missing', detail: 'not on the remote', tags: [tag] });
+          // The config was read and hashed whole by readImage; layers are hashed below.
+          for (const layer of manifest.layers) {
+            const hex = hexOf(layer.digest);
+            const entry = blobs.get(hex);
+            if (!entry) blobs.set(hex, { tags: [tag], size: layer.size });
+            else if (!entry.tags.includes(tag)) entry.tags.push(tag);
+          }
+        } catch (error) {
+          problems.push(problemOf(key, error, [tag]));
+        }
+      }),
+    ),
+  );
   const limit = pLimit(options.concurrency ?? 4);
   let bytes = 0;
   await Promise.all(
-    [...users].map(([hex, tagList]) =>
+    [...blobs].map(([hex, { tags: tagList, size }]) =>
       limit(async () => {
         const key = blobKey(hex);
         try {
-          const body = await remote.read(key);
-          if (!body) {
-            problems.push({ key, problem: 'missing', detail: 'not on the remote', tags: tagList });
-            return;
-          }
-          const hash = streamHash();
-          try {
-            await decodeInto(body, (chunk) => {
-              bytes += chunk.length;
-              return hash.update(chunk);
-            });
-          } catch (error) {
-            hash.discard();
-            throw error;
-          }
-          const digest = `sha256:${await hash.digest()}`;
-          if (digest !== `sha256:${hex}`) {
-            problems.push({ key, problem: 'digest-mismatch', detail: `hashes to ${digest}`, tags: tagList });
-          }
+          const checked = await checkLayerBlob(remote, hex, size);
+          bytes += checked.bytes;
+          if (checked.problem) problems.push({ key, problem: checked.problem.kind, detail: checked.problem.detail, tags: tagList });
         } catch (error) {
           problems.push(problemOf(key, error, tagList));
         }
@@ -86,13 +99,60 @@ export async function verify(options: RemoteSelection & { readonly concurrency?:
     ),
   );
   problems.sort((a, b) => a.key.localeCompare(b.key));
-  return { remote: remote.url, tags: tags.length, blobs: users.size, bytes, problems };
+  const repaired = options.repair ? await repairBlobs(remote, problems) : [];
+  const pushAgain = [...new Set(problems.flatMap((p) => p.tags))].sort();
+  return { remote: remote.url, tags: tags.length, blobs: blobs.size, bytes, problems, repaired, pushAgain };
+}
+
+/** Decode and hash one layer blob: its problem, if any, and the decoded bytes read. */
+async function checkLayerBlob(
+  remote: Remote,
+  hex: string,
+  size: number,
+): Promise<{ bytes: number; problem?: { kind: VerifyProblem['problem']; detail: string } }> {
+  const body = await remote.read(blobKey(hex));
+  if (!body) return { bytes: 0, problem: { kind: 'missing', detail: 'not on the remote' } };
+  const hash = streamHash();
+  let decoded = 0;
+  try {
+    await decodeInto(body, (chunk) => {
+      decoded += chunk.length;
+      return hash.update(chunk);
+    });
+  } catch (error) {
+    hash.discard();
+    if (error instanceof DogestryError) throw error;
+    if ((error as NodeJS.ErrnoException).code?.startsWith('E')) throw new TransportError((error as Error).message, { cause: error });
+    return { bytes: decoded, problem: { kind: 'digest-mismatch', detail: `does not decode (${(error as Error).message})` } };
+  }
+  const digest = `sha256:${await hash.digest()}`;
+  if (digest !== `sha256:${hex}`) return { bytes: decoded, problem: { kind: 'digest-mismatch', detail: `hashes to ${digest}` } };
+  if (decoded !== size) {
+    return { bytes: decoded, problem: { kind: 'digest-mismatch', detail: `decodes to ${decoded} bytes; its manifest says ${size}` } };
+  }
+  return { bytes: decoded };
+}
+
+/** Delete the blobs whose bytes are wrong (never a missing one, never a tag or pointer). */
+async function repairBlobs(remote: Remote, problems: readonly VerifyProblem[]): Promise<string[]> {
+  const corrupt = [...new Set(problems.filter((p) => p.problem === 'digest-mismatch' && p.key.startsWith('blobs/')).map((p) => p.key))];
+  if (corrupt.length > 0) await remote.delete(corrupt);
+  return corrupt;
 }
 
 function problemOf(key: string, error: unknown, tags: string[]): VerifyProblem {
-  if (error instanceof DogestryError && error.code === 'NOT_FOUND') return { key, problem: 'missing', detail: 'not on the remote', tags };
-  if (error instanceof DogestryError && error.code === 'DIGEST_MISMATCH')
-    return { key, problem: 'digest-mismatch', detail: error.message, tags };
-  if (error instanceof DogestryError && error.code !== 'FORMAT') throw error;
-  return { key, problem: error instanceof DogestryError ? 'unreadable' : 'digest-mismatch', detail: (error as Error).message, tags };
+  if (!(error instanceof DogestryError)) throw error;
+  if (error.code === 'NOT_FOUND') return { key: keyOfMessage(error) ?? key, problem: 'missing', detail: 'not on the remote', tags };
+  if (error.code === 'DIGEST_MISMATCH') return { key: keyOfMessage(error) ?? key, problem: 'digest-mismatch', detail: error.message, tags };
+  if (['FORMAT', 'LEGACY_FORMAT', 'UPGRADE_REQUIRED', 'UNSAFE_REMOTE'].includes(error.code)) {
+    return { key, problem: 'unreadable', detail: error.message, tags };
+  }
+  throw error;
+}
+
+/** The blob key a NOT_FOUND or DIGEST_MISMATCH error names (a config read after its manifest). */
+function keyOfMessage(error: DogestryError): string | undefined {
+  const key = (error as { key?: unknown }).key;
+  if (typeof key === 'string') return key;
+  return /blobs\/sha256\/[0-9a-f]{64}/.exec(error.message)?.[0];
 }

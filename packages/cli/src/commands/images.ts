@@ -23,9 +23,15 @@ export default class Images extends BaseCommand {
       this.log(
         table([
           ['IMAGE', 'IMAGE ID', 'SIZE', 'PUSHED'],
-          ...images.map((i) => [`${i.name}:${i.tag}`, shortId(i.imageId), formatBytes(i.size), i.pushedAt ?? '-']),
+          ...images.map((i) =>
+            i.problem
+              ? [`${i.name}:${i.tag}`, 'BROKEN', '-', i.problem]
+              : [`${i.name}:${i.tag}`, shortId(i.imageId), formatBytes(i.size), i.pushedAt ?? '-'],
+          ),
         ]),
       );
+    const broken = images.filter((i) => i.problem).length;
+    if (broken > 0) this.logToStderr(`warning: ${broken} tag(s) cannot be read: run \`dogestry verify\` on this remote`);
     return { images };
   }
 }

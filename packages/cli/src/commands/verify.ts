@@ -1,30 +1,38 @@
 import { VerifyFailedError, type VerifyReport, verify } from '@dogestry/core';
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { formatBytes } from '../format.js';
 
 export default class Verify extends BaseCommand {
-  static override summary = 'Re-hash every blob reachable from a tag on a remote.';
+  static override summary = 'Check everything a pull relies on, for every tag on a remote.';
   static override description =
-    'Reads every manifest, config and layer that some tag needs, decodes it and checks its digest. Exits 4 (VERIFY_FAILED) listing each missing or corrupt blob and the tags that need it.';
-  static override examples = ['<%= config.bin %> verify central'];
+    `Reads every tag, image pointer, manifest and config, and every layer, decoded and re-hashed against its digest and recorded size, each blob once. Reports every problem and goes on, then exits 4 (VERIFY_FAILED) listing each missing or corrupt key and the tags that need it.
+
+With --repair, deletes every blob that fails its hash (and nothing else), so that pushing the images it names again uploads them afresh.`;
+  static override examples = ['<%= config.bin %> verify central', '<%= config.bin %> verify central --repair'];
   static override args = { remote: Args.string({ required: true, description: 'remote alias, path or URL' }) };
+  static override flags = {
+    repair: Flags.boolean({ description: 'delete blobs that fail their hash, so the next push of their images rewrites them' }),
+  };
 
   async run(): Promise<VerifyReport> {
     const { args, flags } = await this.parse(Verify);
-    const report = await verify(this.remote(args.remote, flags));
+    const report = await verify({ ...this.remote(args.remote, flags), repair: flags.repair });
     for (const p of report.problems) this.logToStderr(`${p.problem}: ${p.key} (${p.detail}) needed by ${p.tags.join(', ')}`);
-    if (report.problems.length > 0) {
-      if (this.jsonEnabled()) {
-        this.logJson({ ...report, error: { code: VerifyFailedError.code, message: `${report.problems.length} problem(s)` } });
-        process.exitCode = VerifyFailedError.exitCode;
-        return report;
-      }
-      throw new VerifyFailedError(
-        `${report.problems.length} blob(s) missing or corrupt on ${report.remote}: push the affected images again`,
-      );
+    for (const key of report.repaired) this.logToStderr(`deleted corrupt ${key}`);
+    if (report.problems.length === 0) {
+      this.log(`ok: ${report.tags} tags, ${report.blobs} blobs, ${formatBytes(report.bytes)} verified on ${report.remote}`);
+      return report;
     }
-    this.log(`ok: ${report.tags} tags, ${report.blobs} blobs, ${formatBytes(report.bytes)} verified on ${report.remote}`);
-    return report;
+    const again = `push again: ${report.pushAgain.join(' ')}`;
+    const message = report.repaired.length
+      ? `${report.problems.length} problem(s) on ${report.remote}; ${report.repaired.length} corrupt blob(s) deleted; ${again}`
+      : `${report.problems.length} problem(s) on ${report.remote}: ${flags.repair ? '' : 'run `dogestry verify --repair` to delete corrupt blobs, then '}${again}`;
+    if (this.jsonEnabled()) {
+      this.logJson({ ...report, error: { code: VerifyFailedError.code, message, retryable: false } });
+      process.exitCode = VerifyFailedError.exitCode;
+      this.exit(VerifyFailedError.exitCode);
+    }
+    throw new VerifyFailedError(message);
   }
 }

@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import { EngineError, EngineUnreachableError, NotFoundError } from '../errors.js';
+import { DogestryError, EngineError, EngineUnreachableError, NotFoundError } from '../errors.js';
 import { drain, readAll } from '../streams.js';
 import { type ConnectionOptions, connectionOptions, DEFAULT_DOCKER_HOST } from './connection.js';
 import type { DockerEngine, EngineImage, EngineInfo } from './engine.js';
@@ -153,7 +153,7 @@ export class DockerApiEngine implements DockerEngine {
         { cause: error },
       );
     }
-    if (error instanceof EngineError || error instanceof NotFoundError) return error;
+    if (error instanceof DogestryError) return error; // ours: the load body's own failure (a layer that failed its check)
     return new EngineError(`could not ${what} the engine at ${this.endpoint}: ${err.message ?? String(error)}`, { cause: error });
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createDecoder, decode } from '../compression.js';
-import { EngineError, FormatError } from '../errors.js';
+import { DogestryError, EngineError, FormatError } from '../errors.js';
 import { type EntrySink, readTar } from './tar-reader.js';
 
 export type { EntrySink } from './tar-reader.js';
@@ -121,6 +121,12 @@ export async function parseSave(save: AsyncIterable<Buffer>, expected: SaveExpec
   } catch (error) {
     if (save instanceof Readable) save.destroy();
     if (error instanceof FormatError) throw new EngineError(`the engine's save of ${expected.imageId} is unreadable: ${error.message}`);
+    if (isConnectionCut(error)) {
+      throw new EngineError(
+        `the engine stopped sending the save of ${expected.imageId} (${(error as Error).message}): is it still running? Nothing was tagged`,
+        { cause: error, retryable: true },
+      );
+    }
     throw error;
   }
 
@@ -200,4 +206,11 @@ function configFromIndex(small: ReadonlyMap<string, Buffer>): Buffer | undefined
   const inner = blob(m.manifests?.[0]?.digest);
   if (!inner) return undefined;
   return blob((JSON.parse(inner.toString('utf8')) as { config?: { digest?: string } }).config?.digest);
+}
+
+/** The engine's connection died mid-save (the engine was killed or restarted). */
+function isConnectionCut(error: unknown): boolean {
+  if (error instanceof DogestryError) return false;
+  const e = error as NodeJS.ErrnoException;
+  return e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ERR_STREAM_PREMATURE_CLOSE' || e.message === 'aborted';
 }
