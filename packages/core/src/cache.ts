@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { decodeInto } from './compression.js';
 import type { BlobReader } from './docker/load-tar.js';
-import { DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
+import { CacheCorruptError, CacheError, DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
 import { blobKey } from './format.js';
 import { type ProgressListener, progressCounter } from './progress.js';
 import type { Remote } from './remote.js';
@@ -31,6 +31,31 @@ export class BlobCache {
     return join(this.dir, 'blobs', 'sha256', hex);
   }
 
+  /** Make the cache's directories. */
+  async prepare(): Promise<void> {
+    try {
+      await mkdir(join(this.dir, 'tmp'), { recursive: true });
+      await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    } catch (error) {
+      throw this.failed(error as Error, 'create');
+    }
+  }
+
+  /** Remove a blob found damaged. */
+  async evict(hex: string): Promise<void> {
+    await rm(this.path(hex), { force: true });
+  }
+
+  /** A local failure of the cache (disk full, permissions), told apart from the remote's. */
+  failed(error: Error, what: string): CacheError {
+    const code = (error as NodeJS.ErrnoException).code;
+    const advice =
+      code === 'ENOSPC' || code === 'EDQUOT'
+        ? 'free space there (`dogestry cache prune --max-size 10G`), or give another --cache-dir'
+        : 'check that directory, or give another --cache-dir';
+    return new CacheError(`the pull cache at ${this.dir} failed to ${what}: ${error.message}; ${advice}`, { cause: error });
+  }
+
   /** A blob of `size` decoded bytes, to be fetched into the cache and read while it arrives. */
   fill(hex: string, size: number): CacheFill {
     return new CacheFill(this, hex, size);
@@ -45,6 +70,8 @@ export class BlobCache {
  */
 export class CacheFill {
   private readonly tmp: string;
+  /** Found in the cache rather than downloaded: readers check its hash. */
+  private fromCache = false;
   private written = 0;
   private verified = false;
   private failure: Error | undefined;
@@ -66,9 +93,16 @@ export class CacheFill {
   async fetch(remote: Remote, emit?: ProgressListener, stop?: AbortSignal): Promise<{ downloaded: boolean; bytes: number }> {
     try {
       stop?.throwIfAborted();
-      if ((await stat(this.cache.path(this.hex)).catch(() => undefined)) !== undefined) {
+      const cached = await stat(this.cache.path(this.hex)).catch(() => undefined);
+      if (cached?.size === this.size) {
+        // Its hash is checked as a load reads it (see reader), which reads every byte anyway.
+        this.fromCache = true;
         this.settle();
         return { downloaded: false, bytes: 0 };
+      }
+      if (cached) {
+        emit?.({ type: 'repair', key: this.cache.path(this.hex), reason: `cached blob is ${cached.size} bytes, not ${this.size}` });
+        await this.cache.evict(this.hex);
       }
       const bytes = await this.download(remote, emit, stop);
       this.settle();
@@ -81,16 +115,35 @@ export class CacheFill {
     }
   }
 
+  /**
+   * A reader of the blob for a load, which reads it once from the start. A blob found in the
+   * cache (not downloaded now) is hashed as it is read, and its last byte is handed over only
+   * if it matches: a damaged cache file is evicted and fails the read with `CacheCorruptError`,
+   * so pull fetches it again instead of blaming the engine.
+   */
   reader(): BlobReader {
     let handle: FileHandle | undefined;
+    const check = this.fromCache ? { hash: createHash('sha256'), at: 0 } : undefined;
     return {
       read: async (position, length) => {
         const end = await this.readableEnd(position, length);
         handle ??= await this.openFile();
         const buffer = Buffer.allocUnsafe(Math.min(length, end - position));
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-        if (bytesRead === 0) throw new Error(`cache file for sha256:${this.hex} is shorter than written`);
-        return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+        if (bytesRead === 0) throw new CacheCorruptError(`cache file for sha256:${this.hex} is shorter than written`);
+        const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+        if (check) {
+          if (position !== check.at) throw new RangeError('cache readers read from the start, in order');
+          check.hash.update(chunk);
+          check.at += chunk.length;
+          if (check.at === this.size && check.hash.digest('hex') !== this.hex) {
+            await this.cache.evict(this.hex);
+            throw new CacheCorruptError(
+              `the cached copy of sha256:${this.hex} in ${this.cache.dir} is damaged: it was removed, and will be fetched again`,
+            );
+          }
+        }
+        return chunk;
       },
       close: async () => {
         await handle?.close();
@@ -100,8 +153,7 @@ export class CacheFill {
 
   private async download(remote: Remote, emit: ProgressListener | undefined, stop: AbortSignal | undefined): Promise<number> {
     const key = blobKey(this.hex);
-    await mkdir(join(this.cache.dir, 'tmp'), { recursive: true });
-    await mkdir(join(this.cache.dir, 'blobs', 'sha256'), { recursive: true });
+    await this.cache.prepare();
     const body = await remote.read(key);
     if (!body)
       throw new NotFoundError(
@@ -117,7 +169,11 @@ export class CacheFill {
     const hash = streamHash();
     const progress = progressCounter(emit, `sha256:${this.hex}`, this.size);
     const out = createWriteStream(this.tmp, { highWaterMark: 4 * 1024 * 1024 });
-    const written = finished(out);
+    let cacheFailure: Error | undefined;
+    const written = finished(out).catch((error: Error) => {
+      cacheFailure = error;
+      throw error;
+    });
     written.catch(() => {}); // awaited below, or raced while writing
     let decoded = 0;
     let stored: number;
@@ -140,6 +196,7 @@ export class CacheFill {
       out.destroy();
       hash.discard();
       if (error instanceof DogestryError) throw error;
+      if (cacheFailure) throw this.cache.failed(cacheFailure, `write sha256:${this.hex}`);
       const code = (error as NodeJS.ErrnoException).code;
       if (code?.startsWith('E'))
         throw new TransportError(`reading ${key} from ${remote.url} failed: ${(error as Error).message}`, {
@@ -154,7 +211,9 @@ export class CacheFill {
     const digest = `sha256:${await hash.digest()}`;
     if (digest !== `sha256:${this.hex}` || decoded !== this.size)
       throw new DigestMismatchError(key, `sha256:${this.hex}`, decoded === this.size ? digest : `${decoded} of ${this.size} bytes`);
-    await rename(this.tmp, this.cache.path(this.hex));
+    await rename(this.tmp, this.cache.path(this.hex)).catch((error: Error) => {
+      throw this.cache.failed(error, `store sha256:${this.hex}`);
+    });
     return stored;
   }
 

@@ -16,7 +16,11 @@ export type ProgressEvent =
       readonly result: 'uploaded' | 'downloaded' | 'present' | 'cached';
     }
   | { readonly type: 'publish'; readonly key: string; readonly result: 'written' | 'exists' | 'unchanged' }
-  | { readonly type: 'load'; readonly engine: string; readonly layers: number; readonly state: 'start' | 'done' | 'skipped' };
+  | { readonly type: 'load'; readonly engine: string; readonly layers: number; readonly state: 'start' | 'done' | 'skipped' }
+  /** A stored blob found broken and removed so it is written (push) or fetched (pull) again. */
+  | { readonly type: 'repair'; readonly key: string; readonly reason: string }
+  /** Waiting for something outside this process (a gc running on the remote). */
+  | { readonly type: 'wait'; readonly reason: string };
 
 export type ProgressListener = (event: ProgressEvent) => void;
 

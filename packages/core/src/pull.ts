@@ -4,7 +4,8 @@ import { DockerApiEngine } from './docker/api-engine.js';
 import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { buildLoadTar } from './docker/load-tar.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
-import { checkMarker, parseManifest, readSmallBlob } from './format.js';
+import { CacheCorruptError } from './errors.js';
+import { checkMarker, readImage } from './format.js';
 import type { ProgressListener } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
 import { resolveImage } from './resolve.js';
@@ -56,6 +57,18 @@ export interface PullResult {
  * whole. Podman rejects partial loads, so it is sent every layer.
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
+  try {
+    return await pullOnce(options);
+  } catch (error) {
+    // A damaged cache file was found (and evicted) while a load read it: that load was cut,
+    // so the engine has nothing of it. Once more, fetching that blob from the remote.
+    if (!(error instanceof CacheCorruptError)) throw error;
+    options.onProgress?.({ type: 'repair', key: 'cache', reason: error.message });
+    return pullOnce(options);
+  }
+}
+
+async function pullOnce(options: PullOptions): Promise<PullResult> {
   const asTag = options.as === undefined ? undefined : parseNameTag(options.as);
   const engines =
     options.engines ??
@@ -65,9 +78,8 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   const remote = await remoteOf(options);
   await checkMarker(remote);
   const resolved = await resolveImage(remote, options.image);
-  const manifest = parseManifest(await readSmallBlob(remote, resolved.manifestHex), `blobs/sha256/${resolved.manifestHex}`);
+  const { manifest, config } = await readImage(remote, resolved.manifestHex);
   const configHex = hexOf(manifest.config.digest);
-  const config = await readSmallBlob(remote, configHex);
   const imageId = `sha256:${configHex}`;
   const name: NameTag | undefined = asTag ?? resolved.nameTag;
   const emit = options.onProgress;
