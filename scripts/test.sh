@@ -9,4 +9,6 @@ npx biome check .
 npx tsc -p test --noEmit
 export DOCKER_API_VERSION=1.41  # the docker CLI on some machines is newer than Debian's dockerd
 files=$(ls packages/*/test/*.test.ts test/e2e/*.test.ts)
-exec node --import tsx --test $files
+# Tests import the packages' sources (the "source" export condition), so an edit is tested without a rebuild;
+# the CLI tests run the built bin, as users do.
+exec node --conditions=source --import tsx --test $files

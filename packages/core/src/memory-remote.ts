@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { ReadOnlyError } from './errors.js';
-import { assertSafeKey, type Remote, type RemoteCapabilities, type StatResult, type WriteOptions } from './remote.js';
+import { assertSafeKey, type ReadOptions, type Remote, type RemoteCapabilities, type StatResult, type WriteOptions } from './remote.js';
 
 /** A remote held in this process's memory: for unit tests of core, and as the reference implementation of the contract. */
 export class MemoryRemote implements Remote {
@@ -21,10 +21,11 @@ export class MemoryRemote implements Remote {
     return object && { size: object.bytes.length, modified: object.modified };
   }
 
-  async read(key: string, opts: { offset?: number } = {}): Promise<Readable | undefined> {
+  async read(key: string, opts: ReadOptions = {}): Promise<Readable | undefined> {
     assertSafeKey(key);
     const object = this.objects.get(key);
-    return object && Readable.from([object.bytes.subarray(opts.offset ?? 0)]);
+    const start = opts.offset ?? 0;
+    return object && Readable.from([object.bytes.subarray(start, opts.length === undefined ? undefined : start + opts.length)]);
   }
 
   async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<'written' | 'exists'> {

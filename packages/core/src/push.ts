@@ -6,11 +6,20 @@ import { join } from 'node:path';
 import { Readable as NodeReadable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
+import { storedLayerLooksBroken } from './blob-health.js';
 import type { Compression } from './compression.js';
 import type { DockerEngine } from './docker/engine.js';
 import { type EntrySink, type LayerIdentity, parseSave } from './docker/save-parser.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
-import { DigestMismatchError, EngineError, InvalidReferenceError, NotFoundError } from './errors.js';
+import {
+  DigestMismatchError,
+  EngineError,
+  FormatError,
+  InvalidReferenceError,
+  LegacyFormatError,
+  NotFoundError,
+  TransportError,
+} from './errors.js';
 import {
   assertWritable,
   blobKey,
@@ -22,10 +31,10 @@ import {
   readPointer,
   serializeManifest,
   sha256Hex,
-  TMP_PREFIX,
   tagKey,
 } from './format.js';
 import { encodeStream, LayerEncoder } from './layer-encoder.js';
+import { WriterLease } from './lease.js';
 import type { ProgressListener } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
 import type { Remote } from './remote.js';
@@ -43,6 +52,8 @@ export interface PushOptions extends EngineSelection, RemoteSelection {
   readonly spoolDir?: string;
   /** Parallel uploads from the spool and parallel existence checks (default 4 and 16). */
   readonly concurrency?: number;
+  /** How long this push's lease protects its blobs from gc after its last renewal (default 60 s). */
+  readonly leaseSeconds?: number;
 }
 
 export interface PushedLayer {
@@ -86,8 +97,68 @@ export async function push(options: PushOptions): Promise<PushResult> {
   const engine = selectEngine(options);
   const remote = await remoteOf(options);
   assertWritable(remote);
-  await checkMarker(remote);
-  return new ImagePush(remote, engine, target, options).run();
+  await checkMarker(remote, 'write');
+  const key = tagKey(target);
+  // Read before anything is written: a tag holding a bare id is dogestry 1.x's, never overwritten.
+  const current = await readPointer(remote, key).catch((error: unknown) => {
+    if (error instanceof FormatError && !(error instanceof LegacyFormatError)) return undefined; // a broken tag: replaced
+    throw error;
+  });
+  await ensureMarker(remote);
+  const lease = await WriterLease.take(remote, options.leaseSeconds);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const staged = await new ImagePush(remote, engine, target, options, lease).run();
+      const intact = await lease.settle(
+        () => isComplete(remote, staged),
+        (markers) => options.onProgress?.({ type: 'wait', reason: `gc is running on the remote (${markers.join(', ')})` }),
+      );
+      if (intact) return await publishTag(remote, key, current, staged, options.onProgress);
+      if (attempt === 3) {
+        throw new TransportError(
+          `a gc running on ${remote.url} removed blobs this push needs three times over: run the push again when gc is done`,
+          { retryable: true },
+        );
+      }
+    }
+  } finally {
+    await lease.release();
+  }
+}
+
+/** What a push staged: everything but the tag. */
+type StagedPush = Omit<PushResult, 'tagUpdated'> & { readonly configHex: string; readonly manifestHex: string };
+
+/** Whether every blob and the image pointer a staged push's tag needs is on the remote. */
+async function isComplete(remote: Remote, staged: StagedPush): Promise<boolean> {
+  const keys = [
+    ...new Set(staged.layers.map((l) => blobKey(hexOf(l.diffId)))),
+    blobKey(staged.configHex),
+    blobKey(staged.manifestHex),
+    imageKey(staged.configHex),
+  ];
+  const limit = pLimit(16);
+  const found = await Promise.all(keys.map((k) => limit(() => remote.stat(k))));
+  return found.every((s) => s !== undefined);
+}
+
+async function publishTag(
+  remote: Remote,
+  key: string,
+  current: string | undefined,
+  staged: StagedPush,
+  emit: ProgressListener | undefined,
+): Promise<PushResult> {
+  const { configHex: _c, manifestHex, ...result } = staged;
+  const tagUpdated = current !== manifestHex;
+  let bytesWritten = result.bytesWritten;
+  if (tagUpdated) {
+    const body = pointerBody(manifestHex);
+    const written = await remote.write(key, NodeReadable.from([body]), { size: body.length });
+    bytesWritten += body.length;
+    emit?.({ type: 'publish', key, result: written });
+  } else emit?.({ type: 'publish', key, result: 'unchanged' });
+  return { ...result, bytesWritten, tagUpdated };
 }
 
 /** Layers whose bytes are all handed to the transport but whose write or move is still finishing. */
@@ -103,6 +174,8 @@ class ImagePush {
   /** Every distinct layer of the image. */
   private layersOfImage: readonly string[] = [];
   private readonly finishing = new Set<Promise<void>>();
+  /** The first layer whose write or move failed after its bytes were handed over. */
+  private finishFailure: Error | undefined;
   private readonly uploads: Promise<void>[] = [];
   private bytesWritten = 0;
   /** Made by the first spool; removed when the save is done. */
@@ -113,33 +186,50 @@ class ImagePush {
     private readonly engine: DockerEngine,
     private readonly target: NameTag,
     private readonly options: PushOptions,
+    private readonly lease: WriterLease,
   ) {
     this.emit = options.onProgress;
     this.compression = options.compression ?? 'lz4';
     this.limit = pLimit(options.concurrency ?? 4);
   }
 
-  async run(): Promise<PushResult> {
-    const { remote, engine } = this;
+  /** Everything but the tag: layers, config, manifest and image pointer, each protected by the lease first. */
+  async run(): Promise<StagedPush> {
+    const { remote, engine, lease } = this;
     const image = await engine.inspectImage(this.options.image);
     if (!image) {
       throw new NotFoundError(`image ${this.options.image} is not on the engine at ${engine.endpoint}: check \`docker images\` there`);
     }
     const unique = [...new Set(image.diffIds)];
     this.layersOfImage = unique;
+    let imageHex = hexOf(image.id);
+    await lease.protect([...unique.map(hexOf), imageHex], [imageHex]);
     const statLimit = pLimit(16);
-    const presence = await Promise.all(unique.map((d) => statLimit(async () => [d, await remote.stat(blobKey(hexOf(d)))] as const)));
+    const presence = await Promise.all(
+      unique.map((d) =>
+        statLimit(async () => {
+          const key = blobKey(hexOf(d));
+          const stat = await remote.stat(key);
+          if (stat && (await storedLayerLooksBroken(remote, key, stat.size))) {
+            // Cut short or otherwise impossible: delete it so it can be written again.
+            this.emit?.({ type: 'repair', key, reason: 'the stored blob is incomplete' });
+            await remote.delete([key]);
+            return [d, undefined] as const;
+          }
+          return [d, stat] as const;
+        }),
+      ),
+    );
     for (const [diffId, stat] of presence) if (!stat) this.missing.add(diffId);
     this.emit?.({ type: 'plan', operation: 'push', image: formatNameTag(this.target), layers: unique.length, missing: this.missing.size });
 
-    let imageHex = hexOf(image.id);
     let manifestHex = await this.existingManifest(imageHex);
     let sizes: ReadonlyMap<string, number> | undefined;
     if (manifestHex === undefined) {
-      await ensureMarker(remote);
       const saved = await this.saveAndUpload(image.id, image.diffIds);
       sizes = saved.layers;
       imageHex = sha256Hex(saved.config);
+      await lease.protect([imageHex], [imageHex]);
       await this.publish(blobKey(imageHex), saved.config);
       const manifest = serializeManifest(
         buildManifest(
@@ -148,33 +238,33 @@ class ImagePush {
         ),
       );
       manifestHex = sha256Hex(manifest);
+      await lease.protect([manifestHex]);
       await this.publish(blobKey(manifestHex), manifest);
       await this.publish(imageKey(imageHex), pointerBody(manifestHex));
     }
     for (const d of unique) if (!this.missing.has(d)) this.emit?.({ type: 'layer-done', diffId: d, bytes: 0, result: 'present' });
-
-    const key = tagKey(this.target);
-    const current = await readPointer(remote, key).catch(() => undefined);
-    const tagUpdated = current !== manifestHex;
-    if (tagUpdated) await this.publish(key, pointerBody(manifestHex), false);
-    else this.emit?.({ type: 'publish', key, result: 'unchanged' });
 
     return {
       remote: remote.url,
       image: formatNameTag(this.target),
       imageId: `sha256:${imageHex}`,
       manifestDigest: `sha256:${manifestHex}`,
+      configHex: imageHex,
+      manifestHex,
       layers: image.diffIds.map((d) => ({ diffId: d, size: sizes?.get(d) ?? 0, result: this.missing.has(d) ? 'uploaded' : 'present' })),
       bytesWritten: this.bytesWritten,
-      tagUpdated,
     };
   }
 
   /** The manifest digest if the remote already holds this image completely. */
   private async existingManifest(imageHex: string): Promise<string | undefined> {
     if (this.missing.size > 0) return undefined;
-    const manifestHex = await readPointer(this.remote, imageKey(imageHex)).catch(() => undefined);
+    const manifestHex = await readPointer(this.remote, imageKey(imageHex)).catch((error: unknown) => {
+      if (error instanceof FormatError) return undefined;
+      throw error;
+    });
     if (!manifestHex) return undefined;
+    await this.lease.protect([manifestHex]);
     const [manifest, config] = await Promise.all([this.remote.stat(blobKey(manifestHex)), this.remote.stat(blobKey(imageHex))]);
     return manifest && config ? manifestHex : undefined;
   }
@@ -191,6 +281,7 @@ class ImagePush {
         },
       );
       await Promise.all([...this.finishing, ...this.uploads]);
+      if (this.finishFailure) throw this.finishFailure;
       return result;
     } finally {
       await Promise.allSettled([...this.finishing, ...this.uploads]);
@@ -251,7 +342,7 @@ class ImagePush {
 
   /** Whatever comes next is needed: stream it to tmp/, then move it to its digest's key. */
   private toTemporaryKey(): EntrySink<LayerIdentity> {
-    const tmpKey = `${TMP_PREFIX}${randomUUID()}`;
+    const tmpKey = `${this.lease.tmpPrefix}${randomUUID()}`;
     const upload = this.startUpload(tmpKey, undefined, undefined);
     return this.identifying(upload, async (diffId) => {
       const finished = upload.written.then(async () => {
@@ -355,8 +446,15 @@ class ImagePush {
    * while the save streams on, with at most MAX_FINISHING layers at a time.
    */
   private async finishInBackground(work: Promise<void>): Promise<void> {
-    const tracked: Promise<void> = work.finally(() => this.finishing.delete(tracked));
-    tracked.catch(() => {}); // awaited in saveAndUpload
+    if (this.finishFailure) throw this.finishFailure;
+    const tracked: Promise<void> = work
+      .catch((error: Error) => {
+        // Kept: the promise leaves `finishing` when it settles, and its failure must not go with it.
+        this.finishFailure ??= error;
+        throw error;
+      })
+      .finally(() => this.finishing.delete(tracked));
+    tracked.catch(() => {}); // its failure is kept above and thrown by saveAndUpload
     this.finishing.add(tracked);
     while (this.finishing.size > MAX_FINISHING) await Promise.race(this.finishing);
   }

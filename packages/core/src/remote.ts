@@ -52,8 +52,11 @@ export interface Remote {
   readonly url: string;
   readonly capabilities: RemoteCapabilities;
   stat(key: string): Promise<StatResult | undefined>;
-  /** A stream of the stored bytes from `offset` (default 0), or `undefined` if absent. */
-  read(key: string, opts?: { offset?: number; signal?: AbortSignal }): Promise<Readable | undefined>;
+  /**
+   * A stream of the stored bytes from `offset` (default 0), or `undefined` if absent. With
+   * `length`, at most that many bytes (a transport may ignore it: callers stop reading).
+   */
+  read(key: string, opts?: ReadOptions): Promise<Readable | undefined>;
   write(key: string, body: Readable, opts?: WriteOptions): Promise<'written' | 'exists'>;
   /**
    * Optional: rename `from` to `to` without moving bytes through this process (fs rename,
@@ -63,9 +66,26 @@ export interface Remote {
   move?(from: string, to: string, opts?: { createOnly?: boolean }): Promise<'written' | 'exists'>;
   list(prefix: string): AsyncIterable<string>;
   delete(keys: readonly string[]): Promise<void>;
+  /**
+   * Optional: remove what this transport itself leaves behind when a write dies (a directory's
+   * temporary files, S3's unfinished multipart uploads) with no activity since `before`. gc
+   * calls it; keys under `tmp/` are core's and are not the transport's to sweep.
+   */
+  sweep?(before: Date, opts?: { dryRun?: boolean }): Promise<SweepResult>;
   /** Optional: a URL that lets anyone GET `key` for `expiresIn` seconds, with no credentials (S3 presigning). */
   presign?(key: string, expiresIn: number): Promise<string>;
   close?(): Promise<void>;
+}
+
+export interface SweepResult {
+  readonly count: number;
+  readonly bytes: number;
+}
+
+export interface ReadOptions {
+  readonly offset?: number;
+  readonly length?: number;
+  readonly signal?: AbortSignal;
 }
 
 /** Options every transport factory receives from core. */

@@ -26,12 +26,17 @@ export interface PullTicket {
 export const MAX_TICKET_SECONDS = 7 * 24 * 3600;
 export const TICKETS_PREFIX = 'tickets/';
 
-/** `90s`, `15m`, `24h`, `7d` (or plain seconds) -> seconds, within SigV4's 7-day limit. */
-export function parseDuration(text: string): number {
+/** `0s`, `90s`, `15m`, `24h`, `7d` (or plain seconds) -> seconds. */
+export function parseSeconds(text: string): number {
   const match = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
   if (!match) throw new InvalidReferenceError(`invalid duration ${JSON.stringify(text)}: use a number with s, m, h or d, like 24h`);
   const unit: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
-  const seconds = Number(match[1]) * (unit[match[2] ?? ''] ?? 1);
+  return Number(match[1]) * (unit[match[2] ?? ''] ?? 1);
+}
+
+/** A ticket's lifetime: at least a second, within SigV4's 7-day limit. */
+export function parseDuration(text: string): number {
+  const seconds = parseSeconds(text);
   if (seconds < 1) throw new InvalidReferenceError('a ticket must last at least one second');
   if (seconds > MAX_TICKET_SECONDS) {
     throw new InvalidReferenceError(

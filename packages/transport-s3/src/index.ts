@@ -17,12 +17,16 @@
  */
 import { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
+  ListPartsCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -34,11 +38,13 @@ import {
   DogestryError,
   InvalidReferenceError,
   NotFoundError,
+  type ReadOptions,
   type Remote,
   type RemoteCapabilities,
   type RemoteOptions,
   resumingRead,
   type StatResult,
+  type SweepResult,
   TransportError,
   type WriteOptions,
 } from '@dogestry/core';
@@ -131,7 +137,24 @@ export class S3Remote implements Remote {
     }
   }
 
-  async read(key: string, opts: { offset?: number } = {}): Promise<Readable | undefined> {
+  async read(key: string, opts: ReadOptions = {}): Promise<Readable | undefined> {
+    if (opts.length !== undefined) {
+      // A small ranged read (a blob's head or tail): no resuming needed.
+      const start = opts.offset ?? 0;
+      const body = await this.get(key, start, opts.length);
+      return (
+        body &&
+        Readable.from(
+          resumingRead(
+            body,
+            start,
+            async () => undefined,
+            (error) => this.translate(error, `read ${key}`),
+            0,
+          ),
+        )
+      );
+    }
     const first = await this.get(key, opts.offset ?? 0);
     if (!first) return undefined;
     return Readable.from(
@@ -144,10 +167,12 @@ export class S3Remote implements Remote {
     );
   }
 
-  private async get(key: string, offset: number): Promise<Readable | undefined> {
+  private async get(key: string, offset: number, length?: number): Promise<Readable | undefined> {
+    const range =
+      length !== undefined ? `bytes=${offset}-${offset + Math.max(length, 1) - 1}` : offset > 0 ? `bytes=${offset}-` : undefined;
     try {
       const response = await this.client.send(
-        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key), ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) }),
+        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key), ...(range ? { Range: range } : {}) }),
       );
       const body = response.Body as Readable;
       body.on('error', () => {}); // surfaced through iteration
@@ -273,6 +298,54 @@ export class S3Remote implements Remote {
         throw this.translate(error, 'delete');
       }
     }
+  }
+
+  /**
+   * Abort unfinished multipart uploads under this prefix (a push that died mid-layer) with no
+   * part uploaded since `before`: they are invisible to listing but billed.
+   */
+  async sweep(before: Date, opts: { dryRun?: boolean } = {}): Promise<SweepResult> {
+    const result = { count: 0, bytes: 0 };
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let page: ListMultipartUploadsCommandOutput;
+      try {
+        page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.location.bucket,
+            Prefix: this.location.prefix,
+            ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+        );
+      } catch (error) {
+        throw this.translate(error, 'list multipart uploads');
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId) continue;
+        const parts = await this.client
+          .send(new ListPartsCommand({ Bucket: this.location.bucket, Key: upload.Key, UploadId: upload.UploadId }))
+          .catch((error: unknown) => {
+            if (isNotFound(error) || (error as { name?: string }).name === 'NoSuchUpload') return undefined;
+            throw this.translate(error, 'list parts');
+          });
+        const last = Math.max(upload.Initiated?.getTime() ?? 0, ...(parts?.Parts ?? []).map((p) => p.LastModified?.getTime() ?? 0));
+        if (last >= before.getTime()) continue;
+        if (!opts.dryRun) {
+          await this.client
+            .send(new AbortMultipartUploadCommand({ Bucket: this.location.bucket, Key: upload.Key, UploadId: upload.UploadId }))
+            .catch((error: unknown) => {
+              if ((error as { name?: string }).name !== 'NoSuchUpload') throw this.translate(error, 'abort multipart upload');
+            });
+        }
+        result.count++;
+        result.bytes += (parts?.Parts ?? []).reduce((n, p) => n + (p.Size ?? 0), 0);
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return result;
   }
 
   /** A presigned GET URL for `key`, valid `expiresIn` seconds (for pull tickets). */
