@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, type Hash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises';
@@ -110,7 +110,7 @@ export class CacheFill {
     } catch (error) {
       // Readers learn of the failure before the temporary file goes.
       this.settle(error as Error);
-      await rm(this.tmp, { force: true });
+      await rm(this.tmp, { force: true }).catch(() => {});
       throw error;
     }
   }
@@ -123,10 +123,12 @@ export class CacheFill {
    */
   reader(): BlobReader {
     let handle: FileHandle | undefined;
-    const check = this.fromCache ? { hash: createHash('sha256'), at: 0 } : undefined;
+    // Known once the fill settles, which the first read waits for.
+    let check: { hash: Hash; at: number } | undefined | null;
     return {
       read: async (position, length) => {
         const end = await this.readableEnd(position, length);
+        check ??= this.fromCache ? { hash: createHash('sha256'), at: 0 } : null;
         handle ??= await this.openFile();
         const buffer = Buffer.allocUnsafe(Math.min(length, end - position));
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
