@@ -56,7 +56,10 @@ export abstract class BaseCommand extends Command {
       return;
     }
     if (this.jsonEnabled()) {
+      // One document: a failure that carries a report (verify) gives it beside the error.
+      const report = (error as { report?: object }).report;
       this.logJson({
+        ...report,
         error: { code: error.code, message: error.message, retryable: (error as { retryable?: boolean }).retryable ?? false },
       });
     } else {

@@ -121,10 +121,16 @@ export class EngineError extends DogestryError {
   static override readonly exitCode = 8;
 }
 
-/** `verify` found blobs that are missing or corrupt. */
+/** `verify` found blobs that are missing or corrupt; `report` holds everything it found. */
 export class VerifyFailedError extends DogestryError {
   static override readonly code = 'VERIFY_FAILED';
   static override readonly exitCode = 4;
+  constructor(
+    message: string,
+    readonly report?: object,
+  ) {
+    super(message);
+  }
 }
 
 /**
