@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -100,7 +101,7 @@ describe('round trip through the CLI', () => {
 
     const verified = await cli(cwd, 'verify', 'central');
     assert.equal(verified.code, 0, verified.stderr);
-    assert.match(verified.stdout, /ok: 1 tags, 4 blobs/);
+    assert.match(verified.stdout, /ok: 1 tags, 5 blobs/);
   });
 });
 
@@ -297,7 +298,8 @@ describe('integrity', () => {
         }),
       })),
     );
-    await assert.rejects(new DockerApiEngine(dockerd.host).load(tar), /load into/);
+    // The load fails with the body's own error (the layer that failed its check).
+    await assert.rejects(new DockerApiEngine(dockerd.host).load(tar), /is corrupt: expected sha256:x/);
     assert.ok(served > (layers[0]?.bytes.length ?? 0), 'the engine was sent the first layer whole and part of the second');
     assert.deepEqual(await imageIds(), [], 'no image');
     assert.deepEqual(await engineLayers(), layersBefore, 'no layer applied');
@@ -386,5 +388,64 @@ describe('bad input', () => {
     const result = await cli(cwd, 'push', join(cwd, 'images'), '../x', '--json');
     assert.equal(result.code, 2);
     assert.equal((JSON.parse(result.stdout) as { error: { code: string } }).error.code, 'INVALID_REFERENCE');
+  });
+});
+
+describe('hostile remotes', () => {
+  it('a symlink inside the remote: push and pull refuse it (UNSAFE_REMOTE, exit 4), nothing written outside', async () => {
+    const cwd = await freshDir('symlink');
+    const remote = join(cwd, 'images');
+    const outside = await freshDir('outside');
+    await push({ remote, image: 'app-a:1.0', dockerHost: dockerd.host });
+    await symlink(outside, join(remote, 'repositories', 'victim'));
+    const pushed = await cli(cwd, 'push', remote, 'app-a:1.0', '--as', 'victim:x');
+    assert.equal(pushed.code, 4, pushed.stderr);
+    assert.match(pushed.stderr, /symlink inside the remote.*UNSAFE_REMOTE/);
+    assert.deepEqual(await readdir(outside), []);
+
+    await writeFile(join(outside, 'secret'), 'sha256:not-yours\n');
+    await dockerd.docker('rmi', 'app-a:1.0');
+    const before = await imageIds();
+    const pulled = await cli(cwd, 'pull', remote, 'victim:secret');
+    assert.equal(pulled.code, 4, pulled.stderr);
+    assert.deepEqual(await imageIds(), before, 'nothing loaded');
+  });
+
+  it('a manifest with a null layer and a config whose diff_ids disagree: FORMAT (exit 4), nothing loaded, verify names both', async () => {
+    const cwd = await freshDir('hostile');
+    const remote = join(cwd, 'images');
+    const pushed = await push({ remote, image: 'app-a:1.0', dockerHost: dockerd.host });
+    const manifest = JSON.parse(await readFile(join(remote, 'blobs', 'sha256', pushed.manifestDigest.slice(7)), 'utf8'));
+    const config = JSON.parse(await readFile(join(remote, 'blobs', 'sha256', pushed.imageId.slice(7)), 'utf8'));
+    const store = async (value: unknown): Promise<{ hex: string; size: number }> => {
+      const bytes = Buffer.from(JSON.stringify(value));
+      const hex = createHash('sha256').update(bytes).digest('hex');
+      await writeFile(join(remote, 'blobs', 'sha256', hex), bytes);
+      return { hex, size: bytes.length };
+    };
+    const tag = async (name: string, hex: string) => {
+      await mkdir(join(remote, 'repositories', name), { recursive: true });
+      await writeFile(join(remote, 'repositories', name, '1'), `sha256:${hex}\n`);
+    };
+    await tag('nulls', (await store({ ...manifest, layers: [null] })).hex);
+    const swapped = await store({ ...config, rootfs: { ...config.rootfs, diff_ids: [...config.rootfs.diff_ids].reverse() } });
+    await tag(
+      'swapped',
+      (await store({ ...manifest, config: { ...manifest.config, digest: `sha256:${swapped.hex}`, size: swapped.size } })).hex,
+    );
+
+    await dockerd.docker('rmi', 'app-a:1.0');
+    const before = await imageIds();
+    for (const name of ['nulls', 'swapped']) {
+      const result = await cli(cwd, 'pull', remote, `${name}:1`);
+      assert.equal(result.code, 4, result.stderr);
+      assert.match(result.stderr, /FORMAT/);
+    }
+    assert.deepEqual(await imageIds(), before, 'nothing loaded');
+    const verified = await cli(cwd, 'verify', remote, '--json');
+    assert.equal(verified.code, 4);
+    const report = JSON.parse(verified.stdout) as { pushAgain: string[]; error: { code: string } };
+    assert.deepEqual(report.pushAgain, ['nulls:1', 'swapped:1']);
+    assert.equal(report.error.code, 'VERIFY_FAILED');
   });
 });

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { storedLayerLooksBroken } from './blob-health.js';
 import type { Compression } from './compression.js';
-import type { DockerEngine } from './docker/engine.js';
+import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { type EntrySink, type LayerIdentity, parseSave } from './docker/save-parser.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
 import {
@@ -104,11 +104,15 @@ export async function push(options: PushOptions): Promise<PushResult> {
     if (error instanceof FormatError && !(error instanceof LegacyFormatError)) return undefined; // a broken tag: replaced
     throw error;
   });
+  const image = await engine.inspectImage(options.image);
+  if (!image) {
+    throw new NotFoundError(`image ${options.image} is not on the engine at ${engine.endpoint}: check \`docker images\` there`);
+  }
   await ensureMarker(remote);
   const lease = await WriterLease.take(remote, options.leaseSeconds);
   try {
     for (let attempt = 1; ; attempt++) {
-      const staged = await new ImagePush(remote, engine, target, options, lease).run();
+      const staged = await new ImagePush(remote, engine, target, options, lease).run(image);
       const intact = await lease.settle(
         () => isComplete(remote, staged),
         (markers) => options.onProgress?.({ type: 'wait', reason: `gc is running on the remote (${markers.join(', ')})` }),
@@ -194,12 +198,8 @@ class ImagePush {
   }
 
   /** Everything but the tag: layers, config, manifest and image pointer, each protected by the lease first. */
-  async run(): Promise<StagedPush> {
-    const { remote, engine, lease } = this;
-    const image = await engine.inspectImage(this.options.image);
-    if (!image) {
-      throw new NotFoundError(`image ${this.options.image} is not on the engine at ${engine.endpoint}: check \`docker images\` there`);
-    }
+  async run(image: EngineImage): Promise<StagedPush> {
+    const { remote, lease } = this;
     const unique = [...new Set(image.diffIds)];
     this.layersOfImage = unique;
     let imageHex = hexOf(image.id);

@@ -54,6 +54,8 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   /** Layer blobs -> the decoded sizes manifests record for them -> the tags of those manifests. */
   const blobs = new Map<string, Map<number, string[]>>();
+  /** Manifests and configs read (and hashed) whole. */
+  const metadata = new Set<string>();
   const tags = await listTagKeys(remote);
   const tagLimit = pLimit(8);
   await Promise.all(
@@ -67,6 +69,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
           key = blobKey(manifestHex);
           const { manifest } = await readImage(remote, manifestHex);
           const configHex = hexOf(manifest.config.digest);
+          metadata.add(manifestHex).add(configHex);
           key = imageKey(configHex);
           if (!(await remote.stat(key))) problems.push({ key, problem: 'missing', detail: 'not on the remote', tags: [tag] });
           // The config was read and hashed whole by readImage; layers are hashed below.
@@ -112,7 +115,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   problems.sort((a, b) => a.key.localeCompare(b.key));
   const repaired = options.repair ? await repairBlobs(remote, problems) : [];
   const pushAgain = [...new Set(problems.flatMap((p) => p.tags))].sort();
-  return { remote: remote.url, tags: tags.length, blobs: blobs.size, bytes, problems, repaired, pushAgain };
+  return { remote: remote.url, tags: tags.length, blobs: blobs.size + metadata.size, bytes, problems, repaired, pushAgain };
 }
 
 /** Decode and hash one layer blob: its problem, if any, and the decoded bytes read. */
