@@ -357,6 +357,7 @@ describe('bad input', () => {
     ['a missing image', ['push', '<remote>', 'not-here:1'], /not on the engine.*NOT_FOUND/, 3],
     ['an unknown transport', ['push', 'ftp://host/x', 'app-a:1.0'], /UNKNOWN_TRANSPORT/, 2],
     ['a missing tag on pull', ['pull', '<remote>', 'app-a:nope'], /app-a:nope is not on .*NOT_FOUND/, 3],
+    ['a file URL naming another host', ['pull', 'file://otherhost/x', 'app-a:1.0'], /not a local file URL.*INVALID_REFERENCE/, 2],
   ];
   for (const [what, args, message, code] of cases) {
     it(`${what}: clear message, exit ${code}, nothing written`, async () => {

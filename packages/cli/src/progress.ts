@@ -56,6 +56,12 @@ export class ProgressRenderer {
             `  ${event.state === 'skipped' ? 'already on' : 'loading into'} ${event.engine}${event.state === 'start' ? ` (${event.layers} layers)` : ''}`,
           );
         break;
+      case 'repair':
+        this.line(`  repairing ${event.key}: ${event.reason}`);
+        break;
+      case 'wait':
+        this.line(`  waiting: ${event.reason}`);
+        break;
       case 'publish':
         break;
     }
