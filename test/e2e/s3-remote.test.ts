@@ -119,7 +119,7 @@ describe('s3 remote against radosgw', () => {
     for (const r of results) assert.equal(r.code, 0, r.stderr);
     const verified = await cli(['verify', remote]);
     assert.equal(verified.code, 0, verified.stderr);
-    assert.match(verified.stdout, /ok: 4 tags, 10 blobs/);
+    assert.match(verified.stdout, /ok: 4 tags, 14 blobs/);
   });
 
   it('a wrong secret is AUTH with its exit code, and nothing is written', async () => {

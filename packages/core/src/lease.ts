@@ -162,9 +162,18 @@ export class WriterLease {
     }));
   }
 
-  static async take(remote: Remote, ttlSeconds = defaultTtlSeconds()): Promise<WriterLease> {
+  /** Take a lease already naming `blobs` and `images` (one write; see `protect`). */
+  static async take(
+    remote: Remote,
+    ttlSeconds = defaultTtlSeconds(),
+    blobs: Iterable<string> = [],
+    images: Iterable<string> = [],
+  ): Promise<WriterLease> {
     const lease = new WriterLease(remote, ttlSeconds);
+    for (const hex of blobs) lease.blobs.add(hex);
+    for (const hex of images) lease.images.add(hex);
     await lease.renewed.write();
+    for (const marker of await lease.liveMarkers()) lease.suspects.add(marker.key);
     lease.renewed.keepAlive();
     return lease;
   }

@@ -109,7 +109,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
     throw new NotFoundError(`image ${options.image} is not on the engine at ${engine.endpoint}: check \`docker images\` there`);
   }
   await ensureMarker(remote);
-  const lease = await WriterLease.take(remote, options.leaseSeconds);
+  const imageHex = hexOf(image.id);
+  const lease = await WriterLease.take(remote, options.leaseSeconds, [...image.diffIds.map(hexOf), imageHex], [imageHex]);
   try {
     for (let attempt = 1; ; attempt++) {
       const staged = await new ImagePush(remote, engine, target, options, lease).run(image);
@@ -202,8 +203,8 @@ class ImagePush {
     const { remote, lease } = this;
     const unique = [...new Set(image.diffIds)];
     this.layersOfImage = unique;
+    // The lease already names every layer, the config and the image pointer (push took it so).
     let imageHex = hexOf(image.id);
-    await lease.protect([...unique.map(hexOf), imageHex], [imageHex]);
     const statLimit = pLimit(16);
     const presence = await Promise.all(
       unique.map((d) =>
