@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+PATH="$(bash scripts/node.sh 24):$PATH"
+export PATH
 demo="$PWD/.tmp/demo"
 rm -rf "$demo" && mkdir -p "$demo"
 export DOGESTRY_CONFIG="$demo/dogestry.cfg" XDG_CACHE_HOME="$demo/cache" DOCKER_API_VERSION=1.41

@@ -11,7 +11,7 @@ all=false
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
-node_ok() { have node && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 18 ]; }
+node_ok() { have node && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 18 ]; } # enough to run npm; dogestry's own Node comes from scripts/node.sh
 engine_reachable() {
   [ -n "${DOCKER_HOST:-}" ] && return 0
   [ -S /var/run/docker.sock ] && have curl && curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1
@@ -40,14 +40,14 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# dogestry runs on Node 22.19+ and 24 (undici 8, zstd in node:zlib): Debian's is older.
+PATH="$(bash scripts/node.sh 24):$PATH"
+export PATH
+
 if [ ! -d node_modules/@oclif/core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
-  # npm 11 can write a lockfile that lists only some platforms' optional packages (biome's
-  # binaries) and then have `npm ci` refuse it; `npm install` still takes the locked versions.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || {
-    echo "setup: npm ci refused the lockfile; using npm install" >&2
-    npm install --no-audit --no-fund --loglevel=error
-  }
+  # The lockfile lists every platform's optional packages (biome's binaries): keep it so, or this fails.
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 echo "setup: building" >&2
 npm run --silent build

@@ -1,4 +1,4 @@
-import { type RemoteOptions, resolveDockerHost } from '@dogestry/core';
+import { type RemoteOptions, resolveDockerHost, UsageError } from '@dogestry/core';
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { DogestryConfig } from './config.js';
 import { ProgressRenderer } from './progress.js';
@@ -45,15 +45,23 @@ export abstract class BaseCommand extends Command {
     return new ProgressRenderer(process.stderr, !flags.quiet && !flags.json && !this.jsonEnabled());
   }
 
-  protected override async catch(error: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
+  protected override async catch(thrown: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
+    let error = thrown;
     const dogestry = typeof error.exitCode === 'number' && typeof error.code === 'string' && 'retryable' in error;
     if (!dogestry) {
-      if (error.oclif) return super.catch(error);
-      // An unexpected failure: a bug or an unclassified error. Say so, with the message.
-      this.logToStderr(`dogestry: unexpected error: ${error.message}`);
-      if (process.env.DOGESTRY_DEBUG) this.logToStderr(error.stack ?? '');
-      process.exitCode = 1;
-      return;
+      if (error.oclif) {
+        // --help, --version and deliberate exits are oclif's; anything else it throws is a
+        // bad flag or argument: USAGE, exit 2, one JSON document under --json.
+        if (error.code === 'EEXIT' || error.oclif.exit === 0) return super.catch(error);
+        error = new UsageError(error.message.trim());
+      } else {
+        // An unexpected failure: a bug or an unclassified error. Say so, with the message.
+        if (process.env.DOGESTRY_DEBUG) this.logToStderr(error.stack ?? '');
+        if (this.jsonEnabled()) this.logJson({ error: { code: 'UNEXPECTED', message: error.message, retryable: false } });
+        else this.logToStderr(`dogestry: unexpected error: ${error.message}`);
+        process.exitCode = 1;
+        return;
+      }
     }
     if (this.jsonEnabled()) {
       // One document: a failure that carries a report (verify) gives it beside the error.

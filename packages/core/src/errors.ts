@@ -34,6 +34,12 @@ export class InvalidReferenceError extends DogestryError {
   static override readonly exitCode = 2;
 }
 
+/** A command line that cannot be right: an unknown flag, a missing argument, a value not among a flag's options. */
+export class UsageError extends DogestryError {
+  static override readonly code = 'USAGE';
+  static override readonly exitCode = 2;
+}
+
 /** dogestry.cfg is unreadable, or names a remote alias that does not exist. */
 export class ConfigError extends DogestryError {
   static override readonly code = 'CONFIG';

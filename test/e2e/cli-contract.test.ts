@@ -1,0 +1,139 @@
+/**
+ * The CLI's contract for scripts, walked over every command: a missing argument, an unknown
+ * flag, a value outside a flag's options, and a remote that fails each give exactly one JSON
+ * document on stdout under --json, with a stable code, and the exit code the README's table
+ * gives that code.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type CliResult, runCli } from '../support/cli.js';
+import { REPO_ROOT } from '../support/dockerd.js';
+
+/** The README's exit code table. */
+const EXIT_OF: Record<string, number> = {
+  USAGE: 2,
+  INVALID_REFERENCE: 2,
+  CONFIG: 2,
+  UNKNOWN_TRANSPORT: 2,
+  NOT_FOUND: 3,
+  AMBIGUOUS_REFERENCE: 3,
+  DIGEST_MISMATCH: 4,
+  FORMAT: 4,
+  VERIFY_FAILED: 4,
+  AUTH: 5,
+  EXPIRED: 5,
+  READ_ONLY: 6,
+  UNSUPPORTED: 6,
+  TRANSPORT: 7,
+  ENGINE_UNREACHABLE: 8,
+  ENGINE: 8,
+  CACHE: 9,
+};
+
+let work: string;
+let deadRemote: string;
+
+/** Arguments that satisfy each command, with REMOTE where it takes one. */
+const VALID_ARGS: Record<string, string[]> = {
+  push: ['REMOTE', 'app:1'],
+  pull: ['REMOTE', 'app:1'],
+  images: ['REMOTE'],
+  tags: ['REMOTE', 'app'],
+  rm: ['REMOTE', 'app:1'],
+  verify: ['REMOTE'],
+  gc: ['REMOTE'],
+  presign: ['REMOTE', 'app:1'],
+  'remote add': ['central', '/srv/images'],
+  'remote remove': ['central'],
+  'remote list': [],
+  'cache prune': [],
+};
+
+async function commandIds(): Promise<string[]> {
+  const dir = join(REPO_ROOT, 'packages', 'cli', 'dist', 'commands');
+  const ids: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      if (entry.isDirectory()) await walk(join(d, entry.name));
+      else if (entry.name.endsWith('.js')) ids.push(relative(dir, join(d, entry.name)).replace(/\.js$/, '').split('/').join(' '));
+    }
+  };
+  await walk(dir);
+  return ids.sort();
+}
+
+function oneJsonError(result: CliResult, what: string): { code: string; message: string } {
+  let doc: { error?: { code?: unknown; message?: unknown } };
+  try {
+    doc = JSON.parse(result.stdout);
+  } catch {
+    assert.fail(`${what}: stdout is not exactly one JSON document:\n${result.stdout.slice(0, 2000)}`);
+  }
+  const code = doc.error?.code;
+  assert.equal(typeof code, 'string', `${what}: no error code in ${result.stdout}`);
+  assert.equal(typeof doc.error?.message, 'string');
+  assert.equal(result.code, EXIT_OF[code as string], `${what}: ${code} must exit ${EXIT_OF[code as string]}, exited ${result.code}`);
+  return doc.error as { code: string; message: string };
+}
+
+const cli = (args: string[]) =>
+  runCli([...args, '--json'], {
+    cwd: work,
+    env: { PATH: process.env.PATH ?? '', HOME: work, XDG_CACHE_HOME: join(work, 'cache'), DOGESTRY_CONFIG: join(work, 'dogestry.cfg') },
+  });
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'dogestry-contract-'));
+  // A port that refuses connections: take one, then close it.
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  deadRemote = `http://127.0.0.1:${port}/repo/`;
+});
+after(() => rm(work, { recursive: true, force: true }));
+
+describe('every command keeps the --json contract', () => {
+  it('knows every command', async () => {
+    assert.deepEqual(await commandIds(), Object.keys(VALID_ARGS).sort(), 'a new command needs a row in VALID_ARGS');
+  });
+
+  for (const [id, args] of Object.entries(VALID_ARGS)) {
+    const words = id.split(' ');
+    const required = args.length > 0;
+    if (required) {
+      it(`${id}: a missing argument is USAGE`, async () => {
+        const error = oneJsonError(await cli(words), `${id} with no arguments`);
+        assert.equal(error.code, 'USAGE');
+      });
+    }
+    it(`${id}: an unknown flag is USAGE`, async () => {
+      const error = oneJsonError(await cli([...words, ...args.map((a) => (a === 'REMOTE' ? '/nonexistent' : a)), '--no-such-flag']), id);
+      assert.equal(error.code, 'USAGE');
+      assert.match(error.message, /no-such-flag/);
+    });
+    if (args.includes('REMOTE')) {
+      it(`${id}: a remote that refuses connections is one typed error`, async () => {
+        const result = await cli([
+          ...words,
+          ...args.map((a) => (a === 'REMOTE' ? deadRemote : a)),
+          '--docker-host',
+          'unix:///nonexistent.sock',
+        ]);
+        const error = oneJsonError(result, `${id} against a dead server`);
+        assert.notEqual(error.code, 'USAGE');
+        assert.ok(result.code > 1, `${id}: exit 1 means a bug`);
+      });
+    }
+  }
+
+  it('a value outside a flag’s options is USAGE', async () => {
+    const error = oneJsonError(await cli(['push', '/nonexistent', 'app:1', '--compression', 'bogus']), 'push --compression bogus');
+    assert.equal(error.code, 'USAGE');
+    assert.match(error.message, /compression/);
+  });
+});
