@@ -49,6 +49,8 @@ const VALID_ARGS: Record<string, string[]> = {
   presign: ['REMOTE', 'app:1'],
   'remote add': ['central', '/srv/images'],
   'remote remove': ['central'],
+  'remote rename': ['central', 'prod'],
+  'remote set-url': ['central', '/srv/images'],
   'remote list': [],
   'cache prune': [],
 };

@@ -24,10 +24,13 @@ export abstract class BaseCommand extends Command {
     quiet: Flags.boolean({ char: 'q', helpGroup: 'GLOBAL', description: 'no progress output' }),
   };
 
+  /** Commands that create dogestry.cfg when the file named by --config does not exist yet. */
+  static createsConfig = false;
+
   private cachedConfig: DogestryConfig | undefined;
 
   protected dogestryConfig(path: string | undefined): DogestryConfig {
-    this.cachedConfig ??= DogestryConfig.load(path);
+    this.cachedConfig ??= DogestryConfig.load(path, { willCreate: (this.constructor as typeof BaseCommand).createsConfig });
     return this.cachedConfig;
   }
 
