@@ -356,7 +356,9 @@ describe('bad input', () => {
     ['an unknown alias', ['push', 'nosuchalias', 'app-a:1.0'], /no remote named "nosuchalias".*CONFIG/, 2],
     ['a missing image', ['push', '<remote>', 'not-here:1'], /not on the engine.*NOT_FOUND/, 3],
     ['an unknown transport', ['push', 'ftp://host/x', 'app-a:1.0'], /UNKNOWN_TRANSPORT/, 2],
-    ['a missing tag on pull', ['pull', '<remote>', 'app-a:nope'], /app-a:nope is not on .*NOT_FOUND/, 3],
+    ['a pull from a directory that does not exist', ['pull', '<remote>', 'app-a:nope'], /holds no dogestry repository.*NOT_FOUND/, 3],
+    ['images of a directory that does not exist', ['images', '<remote>'], /holds no dogestry repository.*NOT_FOUND/, 3],
+    ['an empty --as', ['push', '<remote>', 'app-a:1.0', '--as', ''], /invalid image name "".*INVALID_REFERENCE/, 2],
     ['a file URL naming another host', ['pull', 'file://otherhost/x', 'app-a:1.0'], /not a local file URL.*INVALID_REFERENCE/, 2],
   ];
   for (const [what, args, message, code] of cases) {

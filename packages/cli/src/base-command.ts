@@ -1,9 +1,14 @@
 import { type RemoteOptions, resolveDockerHost, UsageError } from '@dogestry/core';
-import { Command, Flags, type Interfaces } from '@oclif/core';
+import { Command, Flags } from '@oclif/core';
 import { DogestryConfig } from './config.js';
 import { ProgressRenderer } from './progress.js';
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+/** The flag of the commands that talk to a Docker engine (push, pull): only those offer it. */
+export const engineFlags = {
+  'docker-host': Flags.string({
+    description: 'Docker engine to talk to (default: $DOCKER_HOST, [docker] connection in dogestry.cfg, unix:///var/run/docker.sock)',
+  }),
+};
 
 /**
  * Shared flags and behaviour: --config, --docker-host, --quiet, --json; typed errors become
@@ -17,10 +22,9 @@ export abstract class BaseCommand extends Command {
       helpGroup: 'GLOBAL',
       description: 'dogestry.cfg to use (default: $DOGESTRY_CONFIG, ./dogestry.cfg, ~/.config/dogestry/dogestry.cfg)',
     }),
-    'docker-host': Flags.string({
-      helpGroup: 'GLOBAL',
-      description: 'Docker engine to talk to (default: $DOCKER_HOST, [docker] connection in dogestry.cfg, unix:///var/run/docker.sock)',
-    }),
+    // Accepted everywhere, so scripts may pass it to every command, but offered (in --help)
+    // only by the commands that talk to an engine (engineFlags).
+    'docker-host': Flags.string({ hidden: true }),
     quiet: Flags.boolean({ char: 'q', helpGroup: 'GLOBAL', description: 'no progress output' }),
   };
 

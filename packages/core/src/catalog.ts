@@ -1,6 +1,16 @@
 import pLimit from 'p-limit';
 import { DogestryError, FormatError, LegacyFormatError, NotFoundError, UnsupportedError } from './errors.js';
-import { assertWritable, blobKey, checkMarker, parseManifest, REPOSITORIES_PREFIX, readPointer, readSmallBlob, tagKey } from './format.js';
+import {
+  assertWritable,
+  blobKey,
+  checkMarker,
+  parseManifest,
+  REPOSITORIES_PREFIX,
+  readPointer,
+  readSmallBlob,
+  requireRepository,
+  tagKey,
+} from './format.js';
 import { assertName, assertTag, type NameTag, parseNameTag } from './reference.js';
 import type { Remote } from './remote.js';
 import { type RemoteSelection, remoteOf } from './transports.js';
@@ -49,7 +59,7 @@ export async function listTagKeys(remote: Remote, prefix = REPOSITORIES_PREFIX):
 export async function listImages(options: RemoteSelection & { readonly name?: string }): Promise<ImageListing[]> {
   const remote = await remoteOf(options);
   assertListable(remote, 'images');
-  await checkMarker(remote);
+  await requireRepository(remote);
   const prefix = options.name ? `${REPOSITORIES_PREFIX}${assertName(options.name)}/` : REPOSITORIES_PREFIX;
   const tags = (await listTagKeys(remote, prefix)).filter((t) => !options.name || t.name === options.name);
   const limit = pLimit(8);
@@ -88,7 +98,7 @@ const BROKEN_TAG_CODES = new Set(['NOT_FOUND', 'DIGEST_MISMATCH', 'FORMAT', 'LEG
 export async function listTags(options: RemoteSelection & { readonly name: string }): Promise<string[]> {
   const remote = await remoteOf(options);
   assertListable(remote, 'tags');
-  await checkMarker(remote);
+  await requireRepository(remote);
   const name = assertName(options.name);
   return (await listTagKeys(remote, `${REPOSITORIES_PREFIX}${name}/`)).filter((t) => t.name === name).map((t) => t.tag);
 }

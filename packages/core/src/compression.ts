@@ -55,8 +55,27 @@ export function createEncoder(compression: Compression, output: ByteOutput): Enc
         output,
       );
     case 'none':
-      return { write: output, end: async () => {} };
+      return storedAsIs(output);
   }
+}
+
+/**
+ * `none`: the bytes as they are, unless they start like an encoding's magic bytes (a tar
+ * whose first file name begins so), which a reader would take for that encoding: such a
+ * layer is written as lz4 instead (docs/FORMAT.md).
+ */
+function storedAsIs(output: ByteOutput): Encoder {
+  let encoder: Encoder | undefined;
+  return {
+    write: (chunk) => {
+      // Tar entries start with a 512-byte header, so the first chunk holds the first 4 bytes.
+      encoder ??= detectEncoding(chunk) === 'none' ? { write: output, end: async () => {} } : createEncoder('lz4', output);
+      return encoder.write(chunk);
+    },
+    end: async () => {
+      await encoder?.end();
+    },
+  };
 }
 
 /** The encoder as a `pipeline()` stage. */

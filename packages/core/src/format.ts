@@ -228,6 +228,17 @@ export async function checkMarker(remote: Remote, use: 'read' | 'write' = 'read'
 }
 
 /**
+ * Check the marker for a reader: a remote without one holds nothing to read, which is most
+ * often a wrong path or URL, so say so (NOT_FOUND) instead of "no such image".
+ */
+export async function requireRepository(remote: Remote): Promise<void> {
+  if ((await checkMarker(remote)) === 'absent') {
+    await assertNotLegacy(remote);
+    throw new NotFoundError(`${remote.url} holds no dogestry repository (no ${MARKER_KEY}): check the path or URL, or push to it first`);
+  }
+}
+
+/**
  * Write the marker if it is missing (create-only, so racing first pushes are fine), and add
  * `features` to it if it lacks them. Features are only ever added: a lost update between two
  * writers adding different features is repaired by each writer re-reading until it sees its own.

@@ -5,7 +5,7 @@ import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { buildLoadTar } from './docker/load-tar.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
 import { CacheCorruptError } from './errors.js';
-import { checkMarker, readImage } from './format.js';
+import { readImage, requireRepository } from './format.js';
 import type { ProgressListener } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
 import { resolveImage } from './resolve.js';
@@ -76,12 +76,13 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
       ? options.dockerHosts.map((h) => new DockerApiEngine(h, options.env ?? process.env))
       : [selectEngine(options)]);
   const remote = await remoteOf(options);
-  await checkMarker(remote);
-  const resolved = await resolveImage(remote, options.image);
+  await requireRepository(remote);
+  // An image pulled by id is tagged with the name the remote holds it under, unless it holds several.
+  const resolved = await resolveImage(remote, options.image, { nameIds: true });
   const { manifest, config } = await readImage(remote, resolved.manifestHex);
   const configHex = hexOf(manifest.config.digest);
   const imageId = `sha256:${configHex}`;
-  const name: NameTag | undefined = asTag ?? resolved.nameTag;
+  const name: NameTag | undefined = asTag ?? resolved.nameTag ?? resolved.heldAs;
   const emit = options.onProgress;
   const diffIds = manifest.layers.map((l) => l.digest);
 

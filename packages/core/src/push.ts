@@ -27,8 +27,10 @@ import {
   checkMarker,
   ensureMarker,
   imageKey,
+  parseManifest,
   pointerBody,
   readPointer,
+  readSmallBlob,
   serializeManifest,
   sha256Hex,
   tagKey,
@@ -179,6 +181,8 @@ class ImagePush {
   /** Every distinct layer of the image. */
   private layersOfImage: readonly string[] = [];
   private readonly finishing = new Set<Promise<void>>();
+  /** Missing layers another pusher wrote first (our create-only write answered 'exists'). */
+  private readonly racedPresent = new Set<string>();
   /** The first layer whose write or move failed after its bytes were handed over. */
   private finishFailure: Error | undefined;
   private readonly uploads: Promise<void>[] = [];
@@ -224,8 +228,9 @@ class ImagePush {
     for (const [diffId, stat] of presence) if (!stat) this.missing.add(diffId);
     this.emit?.({ type: 'plan', operation: 'push', image: formatNameTag(this.target), layers: unique.length, missing: this.missing.size });
 
-    let manifestHex = await this.existingManifest(imageHex);
-    let sizes: ReadonlyMap<string, number> | undefined;
+    const existing = await this.existingManifest(imageHex);
+    let manifestHex = existing?.manifestHex;
+    let sizes: ReadonlyMap<string, number> | undefined = existing?.sizes;
     if (manifestHex === undefined) {
       const saved = await this.saveAndUpload(image.id, image.diffIds);
       sizes = saved.layers;
@@ -252,13 +257,17 @@ class ImagePush {
       manifestDigest: `sha256:${manifestHex}`,
       configHex: imageHex,
       manifestHex,
-      layers: image.diffIds.map((d) => ({ diffId: d, size: sizes?.get(d) ?? 0, result: this.missing.has(d) ? 'uploaded' : 'present' })),
+      layers: image.diffIds.map((d) => ({
+        diffId: d,
+        size: sizes?.get(d) ?? 0,
+        result: this.missing.has(d) && !this.racedPresent.has(d) ? 'uploaded' : 'present',
+      })),
       bytesWritten: this.bytesWritten,
     };
   }
 
-  /** The manifest digest if the remote already holds this image completely. */
-  private async existingManifest(imageHex: string): Promise<string | undefined> {
+  /** The manifest digest (and the layer sizes it records) if the remote already holds this image completely. */
+  private async existingManifest(imageHex: string): Promise<{ manifestHex: string; sizes: Map<string, number> } | undefined> {
     if (this.missing.size > 0) return undefined;
     const manifestHex = await readPointer(this.remote, imageKey(imageHex)).catch((error: unknown) => {
       if (error instanceof FormatError) return undefined;
@@ -266,8 +275,22 @@ class ImagePush {
     });
     if (!manifestHex) return undefined;
     await this.lease.protect([manifestHex]);
-    const [manifest, config] = await Promise.all([this.remote.stat(blobKey(manifestHex)), this.remote.stat(blobKey(imageHex))]);
-    return manifest && config ? manifestHex : undefined;
+    const [manifest, config] = await Promise.all([
+      readSmallBlob(this.remote, manifestHex).catch(async (error: unknown) => {
+        if (error instanceof DigestMismatchError) {
+          // A damaged manifest blob: remove it, so the manifest written below replaces it.
+          this.emit?.({ type: 'repair', key: blobKey(manifestHex), reason: 'the stored manifest does not match its digest' });
+          await this.remote.delete([blobKey(manifestHex)]);
+          return undefined;
+        }
+        if (error instanceof NotFoundError) return undefined; // written below
+        throw error;
+      }),
+      this.remote.stat(blobKey(imageHex)),
+    ]);
+    if (!manifest || !config) return undefined;
+    const layers = parseManifest(manifest, blobKey(manifestHex)).layers;
+    return { manifestHex, sizes: new Map(layers.map((l) => [l.digest, l.size])) };
   }
 
   private async saveAndUpload(imageId: string, diffIds: readonly string[]) {
@@ -335,7 +358,7 @@ class ImagePush {
       end: async () => {
         await endVerified(upload, diffId, key);
         this.seen.add(diffId);
-        await this.finishInBackground(upload.written.then(() => this.layerUploaded(diffId, upload.encoder.storedBytes)));
+        await this.finishInBackground(upload.written.then((result) => this.layerUploaded(diffId, upload.encoder.storedBytes, result)));
         return { diffId, size: upload.encoder.bytes };
       },
     };
@@ -348,8 +371,8 @@ class ImagePush {
     return this.identifying(upload, async (diffId) => {
       const finished = upload.written.then(async () => {
         if (this.claim(diffId)) {
-          await moveIntoPlace(this.remote, tmpKey, blobKey(hexOf(diffId)));
-          this.layerUploaded(diffId, upload.encoder.storedBytes);
+          const result = await moveIntoPlace(this.remote, tmpKey, blobKey(hexOf(diffId)));
+          this.layerUploaded(diffId, upload.encoder.storedBytes, result);
         } else await this.remote.delete([tmpKey]);
       });
       await this.finishInBackground(finished);
@@ -375,14 +398,15 @@ class ImagePush {
           const key = blobKey(hexOf(diffId));
           this.emit?.({ type: 'layer-start', diffId, size });
           const upload = this.startUpload(key, diffId, size);
+          let result: 'written' | 'exists';
           try {
             await encodeStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), upload);
             await endVerified(upload, diffId, key);
-            await upload.written;
+            result = await upload.written;
           } finally {
             await rm(file, { force: true });
           }
-          this.layerUploaded(diffId, upload.encoder.storedBytes);
+          this.layerUploaded(diffId, upload.encoder.storedBytes, result);
         }),
       );
     });
@@ -460,7 +484,13 @@ class ImagePush {
     while (this.finishing.size > MAX_FINISHING) await Promise.race(this.finishing);
   }
 
-  private layerUploaded(diffId: string, storedBytes: number): void {
+  /** A layer's write ended: ours, or (a racing pusher won the create-only write) already there. */
+  private layerUploaded(diffId: string, storedBytes: number, result: 'written' | 'exists'): void {
+    if (result === 'exists') {
+      this.racedPresent.add(diffId);
+      this.emit?.({ type: 'layer-done', diffId, bytes: 0, result: 'present' });
+      return;
+    }
     this.bytesWritten += storedBytes;
     this.emit?.({ type: 'layer-done', diffId, bytes: storedBytes, result: 'uploaded' });
   }

@@ -1,3 +1,5 @@
+import pLimit from 'p-limit';
+import { listTagKeys } from './catalog.js';
 import { AmbiguousReferenceError, NotFoundError } from './errors.js';
 import { IMAGES_PREFIX, imageKey, readPointer, tagKey } from './format.js';
 import { formatNameTag, idPrefixOf, type NameTag, parseNameTag } from './reference.js';
@@ -7,6 +9,8 @@ export interface ResolvedImage {
   readonly manifestHex: string;
   /** The tag it was found by, if it was found by tag. */
   readonly nameTag?: NameTag;
+  /** Found by id (with `nameIds`): the one tag the remote holds it under, if exactly one. */
+  readonly heldAs?: NameTag;
 }
 
 /**
@@ -14,18 +18,27 @@ export interface ResolvedImage {
  * direct key read; a shorter prefix needs a listable remote. A string that could be both
  * (`cafe`) is tried as an id first, then as a name.
  */
-export async function resolveImage(remote: Remote, reference: string): Promise<ResolvedImage> {
+export async function resolveImage(remote: Remote, reference: string, options: { nameIds?: boolean } = {}): Promise<ResolvedImage> {
   const prefix = idPrefixOf(reference);
   if (prefix) {
     const found = await findByIdPrefix(remote, prefix);
-    if (found) return { manifestHex: found };
+    if (found) {
+      const heldAs = options.nameIds ? await soleTagOf(remote, found) : undefined;
+      return heldAs ? { manifestHex: found, heldAs } : { manifestHex: found };
+    }
     if (reference.startsWith('sha256:')) throw new NotFoundError(`no image with id ${reference} on ${remote.url}`);
   }
   const nameTag = parseNameTag(reference);
   const manifestHex = await readPointer(remote, tagKey(nameTag));
   if (!manifestHex) {
+    if (prefix && prefix.length < 64 && !remote.capabilities.list) {
+      throw new NotFoundError(
+        `${formatNameTag(nameTag)} is not on ${remote.url}, which cannot list its keys, so an image-id prefix cannot be matched there: give the full 64-digit image id, or name:tag`,
+      );
+    }
     const also = prefix ? ` and no image id starts with ${prefix}` : '';
-    throw new NotFoundError(`${formatNameTag(nameTag)} is not on ${remote.url}${also}: \`dogestry images\` lists what is there`);
+    const hint = remote.capabilities.list ? ': `dogestry images` lists what is there' : '';
+    throw new NotFoundError(`${formatNameTag(nameTag)} is not on ${remote.url}${also}${hint}`);
   }
   return { manifestHex, nameTag };
 }
@@ -45,4 +58,16 @@ async function findByIdPrefix(remote: Remote, prefix: string): Promise<string | 
   }
   const only = matches[0];
   return only ? readPointer(remote, imageKey(only)) : undefined;
+}
+
+/** The one tag pointing at this manifest, on a listable remote; none when several or none do. */
+async function soleTagOf(remote: Remote, manifestHex: string): Promise<NameTag | undefined> {
+  if (!remote.capabilities.list) return undefined;
+  const tags = await listTagKeys(remote);
+  const limit = pLimit(16);
+  const pointing = await Promise.all(
+    tags.map((t) => limit(async () => ((await readPointer(remote, tagKey(t)).catch(() => undefined)) === manifestHex ? t : undefined))),
+  );
+  const found = pointing.filter((t): t is NameTag => t !== undefined);
+  return found.length === 1 ? found[0] : undefined;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { InvalidReferenceError, UnsupportedError } from './errors.js';
-import { blobKey, checkMarker, imageKey, MARKER_KEY, parseManifest, readSmallBlob, tagKey } from './format.js';
+import { blobKey, imageKey, MARKER_KEY, parseManifest, readSmallBlob, requireRepository, tagKey } from './format.js';
 import { formatNameTag, hexOf } from './reference.js';
 import { resolveImage } from './resolve.js';
 import { type RemoteSelection, remoteOf } from './transports.js';
@@ -73,7 +73,7 @@ export async function presign(options: PresignOptions): Promise<PresignResult> {
   const remote = await remoteOf(options);
   const sign = remote.presign?.bind(remote);
   if (!sign) throw new UnsupportedError(`${remote.url} cannot presign URLs: tickets need an s3:// remote`);
-  await checkMarker(remote);
+  await requireRepository(remote);
   const resolved = await resolveImage(remote, options.image);
   const manifest = parseManifest(await readSmallBlob(remote, resolved.manifestHex), blobKey(resolved.manifestHex));
   const imageHex = hexOf(manifest.config.digest);

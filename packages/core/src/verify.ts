@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { assertListable, listTagKeys } from './catalog.js';
 import { decodeInto } from './compression.js';
 import { DogestryError, TransportError } from './errors.js';
-import { assertWritable, blobKey, checkMarker, imageKey, readImage, readPointer, tagKey } from './format.js';
+import { assertWritable, blobKey, imageKey, readImage, readPointer, requireRepository, tagKey } from './format.js';
 import { formatNameTag, hexOf } from './reference.js';
 import type { Remote } from './remote.js';
 import { streamHash } from './sha256.js';
@@ -50,7 +50,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const remote = await remoteOf(options);
   assertListable(remote, 'verify');
   if (options.repair) assertWritable(remote);
-  await checkMarker(remote);
+  await requireRepository(remote);
   const problems: VerifyProblem[] = [];
   /** Layer blobs -> the decoded sizes manifests record for them -> the tags of those manifests. */
   const blobs = new Map<string, Map<number, string[]>>();

@@ -124,3 +124,14 @@ describe('layer encodings', () => {
     assert.ok(aheadAfterFirst < 32, `read ${aheadAfterFirst} of ${Math.ceil(stored.length / 4096)} pieces while the reader waited`);
   });
 });
+
+it('a none layer whose first bytes look like gzip is stored as lz4, so readers do not misread it', async () => {
+  const layer = Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.alloc(1022, 7)]);
+  const stored: Buffer[] = [];
+  for await (const chunk of encoderFor('none')(Readable.from([layer]))) stored.push(chunk);
+  const bytes = Buffer.concat(stored);
+  assert.equal(detectEncoding(bytes), 'lz4');
+  const decoded: Buffer[] = [];
+  for await (const chunk of decode(Readable.from([bytes]))) decoded.push(chunk);
+  assert.deepEqual(Buffer.concat(decoded), layer);
+});

@@ -1,6 +1,6 @@
-import { type PullResult, pull } from '@dogestry/core';
+import { type PullResult, pull, UsageError } from '@dogestry/core';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../base-command.js';
+import { BaseCommand, engineFlags } from '../base-command.js';
 import { formatBytes, shortId } from '../format.js';
 
 export default class Pull extends BaseCommand {
@@ -13,11 +13,13 @@ export default class Pull extends BaseCommand {
     '<%= config.bin %> pull /srv/images myapp:1.0 --pull-hosts unix:///run/a.sock,tcp://10.0.0.5:2375',
   ];
   static override strict = false;
+  static override usage = '<%= command.id %> REMOTE IMAGE... [FLAGS]';
   static override args = {
     remote: Args.string({ required: true, description: 'remote alias, path or URL' }),
     image: Args.string({ required: true, description: 'image(s): name[:tag] or image-id prefix' }),
   };
   static override flags = {
+    ...engineFlags,
     as: Flags.string({ description: 'tag the pulled image as name:tag (one image only)' }),
     'pull-hosts': Flags.string({ description: 'comma-separated Docker hosts to load into, all from one download' }),
     'cache-dir': Flags.string({ description: 'cache of verified blobs (default: $XDG_CACHE_HOME/dogestry or ~/.cache/dogestry)' }),
@@ -26,7 +28,7 @@ export default class Pull extends BaseCommand {
   async run(): Promise<{ pulled: PullResult[] }> {
     const { args, argv, flags } = await this.parse(Pull);
     const images = (argv as string[]).slice(1);
-    if (flags.as && images.length > 1) this.error('--as takes one image', { exit: 2 });
+    if (flags.as !== undefined && images.length > 1) throw new UsageError('--as takes one image');
     const hosts = flags['pull-hosts']
       ?.split(',')
       .map((h) => h.trim())
@@ -37,7 +39,7 @@ export default class Pull extends BaseCommand {
       const result = await pull({
         ...this.remote(args.remote, flags),
         image,
-        ...(flags.as ? { as: flags.as } : {}),
+        ...(flags.as !== undefined ? { as: flags.as } : {}),
         ...(hosts?.length ? { dockerHosts: hosts } : { dockerHost: this.dockerHost(flags) }),
         ...(flags['cache-dir'] ? { cacheDir: flags['cache-dir'] } : {}),
         onProgress: progress.listener,

@@ -1,6 +1,6 @@
-import { COMPRESSIONS, type PushResult, parseCompression, push } from '@dogestry/core';
+import { COMPRESSIONS, type PushResult, parseCompression, push, UsageError } from '@dogestry/core';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../base-command.js';
+import { BaseCommand, engineFlags } from '../base-command.js';
 import { formatBytes, shortId } from '../format.js';
 
 export default class Push extends BaseCommand {
@@ -16,11 +16,13 @@ REMOTE is an alias from dogestry.cfg (see \`dogestry remote add\`), a directory 
     '<%= config.bin %> push central 3f2a9c1b --as myapp:hotfix',
   ];
   static override strict = false;
+  static override usage = '<%= command.id %> REMOTE IMAGE... [FLAGS]';
   static override args = {
     remote: Args.string({ required: true, description: 'remote alias, path or URL' }),
     image: Args.string({ required: true, description: 'image(s) on the engine: name[:tag] (tag defaults to latest)' }),
   };
   static override flags = {
+    ...engineFlags,
     compression: Flags.string({
       options: [...COMPRESSIONS],
       default: 'lz4',
@@ -32,14 +34,14 @@ REMOTE is an alias from dogestry.cfg (see \`dogestry remote add\`), a directory 
   async run(): Promise<{ pushed: PushResult[] }> {
     const { args, argv, flags } = await this.parse(Push);
     const images = (argv as string[]).slice(1);
-    if (flags.as && images.length > 1) this.error('--as takes one image', { exit: 2 });
+    if (flags.as !== undefined && images.length > 1) throw new UsageError('--as takes one image');
     const progress = this.progress(flags);
     const pushed: PushResult[] = [];
     for (const image of images) {
       const result = await push({
         ...this.remote(args.remote, flags),
         image,
-        ...(flags.as ? { as: flags.as } : {}),
+        ...(flags.as !== undefined ? { as: flags.as } : {}),
         dockerHost: this.dockerHost(flags),
         compression: parseCompression(flags.compression),
         onProgress: progress.listener,
