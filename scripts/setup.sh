@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh          Node.js + npm packages + build; Docker engine (docker.io) only if none is reachable
 #   scripts/setup.sh --all    also everything the test suite and benchmark run against:
-#                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl, lz4 (format interop tests)
+#                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl, lz4 (format interop tests),
+#                             tmux (progress on a real terminal)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all=false
@@ -31,6 +32,7 @@ if $all; then
   have ceph-osd || need+=(ceph-osd)
   have ceph || need+=(ceph-common)
   have lz4 || need+=(lz4)
+  have tmux || need+=(tmux)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

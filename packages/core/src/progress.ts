@@ -7,12 +7,18 @@ export type ProgressEvent =
       readonly layers: number;
       readonly missing: number;
     }
+  /** Push asked the engine for its save; nothing streams until the engine has exported the image. */
+  | { readonly type: 'export'; readonly image: string }
+  /** `size` and `bytes` of layer-start and layer-progress count decoded (layer tar) bytes. */
   | { readonly type: 'layer-start'; readonly diffId: string; readonly size?: number }
   | { readonly type: 'layer-progress'; readonly diffId: string; readonly bytes: number; readonly size?: number }
   | {
       readonly type: 'layer-done';
       readonly diffId: string;
+      /** Stored (encoded) bytes moved: uploaded or downloaded; 0 when none moved. */
       readonly bytes: number;
+      /** Decoded size of the layer, where known. */
+      readonly size?: number;
       readonly result: 'uploaded' | 'downloaded' | 'present' | 'cached';
     }
   | { readonly type: 'publish'; readonly key: string; readonly result: 'written' | 'exists' | 'unchanged' }

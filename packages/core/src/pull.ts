@@ -123,7 +123,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
       emit?.({ type: 'layer-start', diffId, size: fill.size });
       const { downloaded, bytes } = await fill.fetch(remote, emit, stop.signal);
       bytesDownloaded += bytes;
-      emit?.({ type: 'layer-done', diffId, bytes, result: downloaded ? 'downloaded' : 'cached' });
+      emit?.({ type: 'layer-done', diffId, bytes, size: fill.size, result: downloaded ? 'downloaded' : 'cached' });
     }).catch((error: Error) => {
       stop.abort(error);
       throw error;

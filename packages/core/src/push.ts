@@ -295,6 +295,7 @@ class ImagePush {
 
   private async saveAndUpload(imageId: string, diffIds: readonly string[]) {
     try {
+      this.emit?.({ type: 'export', image: formatNameTag(this.target) });
       const save = await this.engine.save(imageId);
       const result = await parseSave(
         save,
@@ -358,7 +359,7 @@ class ImagePush {
       end: async () => {
         await endVerified(upload, diffId, key);
         this.seen.add(diffId);
-        await this.finishInBackground(upload.written.then((result) => this.layerUploaded(diffId, upload.encoder.storedBytes, result)));
+        await this.finishInBackground(upload.written.then((result) => this.layerUploaded(diffId, upload.encoder, result)));
         return { diffId, size: upload.encoder.bytes };
       },
     };
@@ -372,7 +373,7 @@ class ImagePush {
       const finished = upload.written.then(async () => {
         if (this.claim(diffId)) {
           const result = await moveIntoPlace(this.remote, tmpKey, blobKey(hexOf(diffId)));
-          this.layerUploaded(diffId, upload.encoder.storedBytes, result);
+          this.layerUploaded(diffId, upload.encoder, result);
         } else await this.remote.delete([tmpKey]);
       });
       await this.finishInBackground(finished);
@@ -406,7 +407,7 @@ class ImagePush {
           } finally {
             await rm(file, { force: true });
           }
-          this.layerUploaded(diffId, upload.encoder.storedBytes, result);
+          this.layerUploaded(diffId, upload.encoder, result);
         }),
       );
     });
@@ -485,14 +486,14 @@ class ImagePush {
   }
 
   /** A layer's write ended: ours, or (a racing pusher won the create-only write) already there. */
-  private layerUploaded(diffId: string, storedBytes: number, result: 'written' | 'exists'): void {
+  private layerUploaded(diffId: string, encoder: { storedBytes: number; bytes: number }, result: 'written' | 'exists'): void {
     if (result === 'exists') {
       this.racedPresent.add(diffId);
-      this.emit?.({ type: 'layer-done', diffId, bytes: 0, result: 'present' });
+      this.emit?.({ type: 'layer-done', diffId, bytes: 0, size: encoder.bytes, result: 'present' });
       return;
     }
-    this.bytesWritten += storedBytes;
-    this.emit?.({ type: 'layer-done', diffId, bytes: storedBytes, result: 'uploaded' });
+    this.bytesWritten += encoder.storedBytes;
+    this.emit?.({ type: 'layer-done', diffId, bytes: encoder.storedBytes, size: encoder.bytes, result: 'uploaded' });
   }
 
   private async publish(key: string, bytes: Buffer, createOnly = true): Promise<void> {
