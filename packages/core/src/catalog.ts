@@ -13,7 +13,7 @@ import {
 } from './format.js';
 import { assertName, assertTag, type NameTag, parseNameTag } from './reference.js';
 import type { Remote } from './remote.js';
-import { type RemoteSelection, remoteOf } from './transports.js';
+import { type RemoteSelection, useRemote } from './transports.js';
 
 export type { RemoteSelection };
 
@@ -57,7 +57,8 @@ export async function listTagKeys(remote: Remote, prefix = REPOSITORIES_PREFIX):
 
 /** The images a remote holds, one row per tag, optionally only those of one name. */
 export async function listImages(options: RemoteSelection & { readonly name?: string }): Promise<ImageListing[]> {
-  const remote = await remoteOf(options);
+  await using selected = await useRemote(options);
+  const remote = selected.remote;
   assertListable(remote, 'images');
   await requireRepository(remote);
   const prefix = options.name ? `${REPOSITORIES_PREFIX}${assertName(options.name)}/` : REPOSITORIES_PREFIX;
@@ -96,7 +97,8 @@ const BROKEN_TAG_CODES = new Set(['NOT_FOUND', 'DIGEST_MISMATCH', 'FORMAT', 'LEG
 
 /** The tags of one repository name. */
 export async function listTags(options: RemoteSelection & { readonly name: string }): Promise<string[]> {
-  const remote = await remoteOf(options);
+  await using selected = await useRemote(options);
+  const remote = selected.remote;
   assertListable(remote, 'tags');
   await requireRepository(remote);
   const name = assertName(options.name);
@@ -108,7 +110,8 @@ export async function removeTag(
   options: RemoteSelection & { readonly image: string },
 ): Promise<{ removed: string; manifestDigest: string }> {
   const nameTag = parseNameTag(options.image);
-  const remote = await remoteOf(options);
+  await using selected = await useRemote(options);
+  const remote = selected.remote;
   assertWritable(remote);
   await checkMarker(remote, 'write');
   const key = tagKey(nameTag);

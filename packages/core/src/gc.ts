@@ -19,7 +19,7 @@ import { GC_PREFIX, type HeldKey, isLive, LEASES_PREFIX, leaseIdOf, listHeld, ty
 import { hexOf } from './reference.js';
 import type { Remote, SweepResult } from './remote.js';
 import { TICKETS_PREFIX } from './ticket.js';
-import { type RemoteSelection, remoteOf } from './transports.js';
+import { type RemoteSelection, throwIfAborted, useRemote } from './transports.js';
 
 export interface GcOptions extends RemoteSelection {
   /**
@@ -72,7 +72,8 @@ export interface GcReport {
  * marker was up waits for that gc and checks its blobs before its tag goes out.
  */
 export async function gc(options: GcOptions): Promise<GcReport> {
-  const remote = await remoteOf(options);
+  await using selected = await useRemote(options);
+  const remote = selected.remote;
   assertListable(remote, 'gc');
   const dryRun = options.dryRun ?? false;
   if (!dryRun) assertWritable(remote);
@@ -80,7 +81,7 @@ export async function gc(options: GcOptions): Promise<GcReport> {
   if (!dryRun) await ensureMarker(remote);
   const marker = dryRun ? undefined : await takeGcMarker(remote, options.markerSeconds);
   try {
-    return await new Collection(remote, options.grace ?? 3600, marker).run();
+    return await new Collection(remote, options.grace ?? 3600, marker, options.signal).run();
   } finally {
     await marker?.release();
   }
@@ -112,6 +113,7 @@ class Collection {
     private readonly remote: Remote,
     private readonly graceSeconds: number,
     private readonly marker: RenewedKey | undefined,
+    private readonly signal: AbortSignal | undefined,
   ) {
     this.now = marker?.storageNow ?? Date.now();
   }
@@ -248,6 +250,7 @@ class Collection {
   private async delete(keys: readonly string[]): Promise<void> {
     if (!this.marker) return; // dry run
     for (let i = 0; i < keys.length; i += 100) {
+      throwIfAborted(this.signal);
       this.assertFresh();
       await this.remote.delete(keys.slice(i, i + 100));
     }

@@ -9,7 +9,7 @@ import { readImage, requireRepository } from './format.js';
 import type { ProgressListener } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
 import { resolveImage } from './resolve.js';
-import { type RemoteSelection, remoteOf } from './transports.js';
+import { abortedBy, type RemoteSelection, throwIfAborted, useRemote } from './transports.js';
 
 export interface PullOptions extends EngineSelection, RemoteSelection {
   /** `name[:tag]` or an image-id prefix. */
@@ -75,7 +75,8 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
     (options.dockerHosts?.length
       ? options.dockerHosts.map((h) => new DockerApiEngine(h, options.env ?? process.env))
       : [selectEngine(options)]);
-  const remote = await remoteOf(options);
+  await using selected = await useRemote(options);
+  const remote = selected.remote;
   await requireRepository(remote);
   // An image pulled by id is tagged with the name the remote holds it under, unless it holds several.
   const resolved = await resolveImage(remote, options.image, { nameIds: true });
@@ -118,6 +119,10 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   // unverified layer can be loaded). A failed download stops the others and cuts the load
   // tars, and an engine discards a load cut short.
   const stop = new AbortController();
+  const cancel = () => stop.abort(abortedBy(options.signal as AbortSignal));
+  options.signal?.addEventListener('abort', cancel, { once: true });
+  using _detach = { [Symbol.dispose]: () => options.signal?.removeEventListener('abort', cancel) };
+  throwIfAborted(options.signal);
   const fetched = [...fills].map(([diffId, fill]) =>
     limit(async () => {
       emit?.({ type: 'layer-start', diffId, size: fill.size });

@@ -40,7 +40,7 @@ import { WriterLease } from './lease.js';
 import type { ProgressListener } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
 import type { Remote } from './remote.js';
-import { type RemoteSelection, remoteOf } from './transports.js';
+import { abortedBy, type RemoteSelection, throwIfAborted, useRemote } from './transports.js';
 
 export interface PushOptions extends EngineSelection, RemoteSelection {
   /** The image on the engine: `name:tag`, `name` (latest) or an image id. */
@@ -97,7 +97,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
   }
   const target = parseNameTag(options.as ?? options.image);
   const engine = selectEngine(options);
-  const remote = await remoteOf(options);
+  await using selected = await useRemote(options);
+  const remote = selected.remote;
   assertWritable(remote);
   await checkMarker(remote, 'write');
   const key = tagKey(target);
@@ -106,6 +107,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
     if (error instanceof FormatError && !(error instanceof LegacyFormatError)) return undefined; // a broken tag: replaced
     throw error;
   });
+  throwIfAborted(options.signal);
   const image = await engine.inspectImage(options.image);
   if (!image) {
     throw new NotFoundError(`image ${options.image} is not on the engine at ${engine.endpoint}: check \`docker images\` there`);
@@ -120,6 +122,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         () => isComplete(remote, staged),
         (markers) => options.onProgress?.({ type: 'wait', reason: `gc is running on the remote (${markers.join(', ')})` }),
       );
+      throwIfAborted(options.signal);
       if (intact) return await publishTag(remote, key, current, staged, options.onProgress);
       if (attempt === 3) {
         throw new TransportError(
@@ -294,9 +297,15 @@ class ImagePush {
   }
 
   private async saveAndUpload(imageId: string, diffIds: readonly string[]) {
+    let cancelSave = () => {};
     try {
       this.emit?.({ type: 'export', image: formatNameTag(this.target) });
       const save = await this.engine.save(imageId);
+      const { signal } = this.options;
+      const cancel = () => save.destroy(abortedBy(signal as AbortSignal));
+      if (signal?.aborted) cancel();
+      signal?.addEventListener('abort', cancel, { once: true });
+      cancelSave = () => signal?.removeEventListener('abort', cancel);
       const result = await parseSave(
         save,
         { imageId, diffIds },
@@ -309,6 +318,7 @@ class ImagePush {
       if (this.finishFailure) throw this.finishFailure;
       return result;
     } finally {
+      cancelSave();
       await Promise.allSettled([...this.finishing, ...this.uploads]);
       // A spool dir that could not be made already failed the push with its own error.
       await this.spoolDir?.then((dir) => rm(dir, { recursive: true, force: true })).catch(() => {});

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { InvalidReferenceError, UnknownTransportError } from './errors.js';
+import { AbortedError, InvalidReferenceError, UnknownTransportError } from './errors.js';
 import { MemoryRemote } from './memory-remote.js';
 import type { Remote, RemoteFactory, RemoteOptions } from './remote.js';
 import { isPullTicket, type PullTicket } from './ticket.js';
@@ -102,8 +102,36 @@ async function readTicketFile(location: string): Promise<PullTicket | undefined>
 export interface RemoteSelection {
   readonly remote: string | Remote;
   readonly remoteOptions?: RemoteOptions;
+  /** Cancels the operation: it stops as soon as it can and rejects with `AbortedError` (ABORTED), publishing nothing more. */
+  readonly signal?: AbortSignal;
+}
+
+/** Throw `AbortedError` if `signal` was aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortedBy(signal);
+}
+
+export function abortedBy(signal: AbortSignal): AbortedError {
+  return signal.reason instanceof AbortedError
+    ? signal.reason
+    : new AbortedError('cancelled by the caller; nothing more was published', { cause: signal.reason });
 }
 
 export async function remoteOf(selection: RemoteSelection): Promise<Remote> {
   return typeof selection.remote === 'string' ? openRemote(selection.remote, selection.remoteOptions ?? {}) : selection.remote;
+}
+
+/**
+ * The selected remote, for `await using`: a remote core opened from a URL is closed when the
+ * operation ends (its connections and SDK clients go); one the caller passed in stays open.
+ */
+export async function useRemote(selection: RemoteSelection): Promise<{ readonly remote: Remote } & AsyncDisposable> {
+  const remote = await remoteOf(selection);
+  const opened = typeof selection.remote === 'string';
+  return {
+    remote,
+    [Symbol.asyncDispose]: async () => {
+      if (opened) await remote.close?.();
+    },
+  };
 }

@@ -6,7 +6,7 @@ import { assertWritable, blobKey, imageKey, readImage, readPointer, requireRepos
 import { formatNameTag, hexOf } from './reference.js';
 import type { Remote } from './remote.js';
 import { streamHash } from './sha256.js';
-import { type RemoteSelection, remoteOf } from './transports.js';
+import { type RemoteSelection, throwIfAborted, useRemote } from './transports.js';
 
 export interface VerifyProblem {
   readonly key: string;
@@ -47,7 +47,8 @@ export interface VerifyOptions extends RemoteSelection {
  * for corruption and `repair` never deletes on one.
  */
 export async function verify(options: VerifyOptions): Promise<VerifyReport> {
-  const remote = await remoteOf(options);
+  await using selected = await useRemote(options);
+  const remote = selected.remote;
   assertListable(remote, 'verify');
   if (options.repair) assertWritable(remote);
   await requireRepository(remote);
@@ -92,6 +93,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   await Promise.all(
     [...blobs].map(([hex, sizes]) =>
       limit(async () => {
+        throwIfAborted(options.signal);
         const key = blobKey(hex);
         const tagList = [...sizes.values()].flat();
         try {

@@ -101,3 +101,46 @@ it('pull and images from a place that holds no repository say so (NOT_FOUND), no
     message: /holds no dogestry repository/,
   });
 });
+
+it('a push cancelled mid-save rejects with ABORTED and publishes no tag; a cancelled pull loads nothing', async () => {
+  const remote = new MemoryRemote();
+  const stop = new AbortController();
+  const slow = engineWithImage();
+  slow.saveChunkDelayMs = 5;
+  await assert.rejects(
+    push({
+      remote,
+      engine: slow,
+      image: 'app:1',
+      signal: stop.signal,
+      onProgress: (e) => {
+        // Cancel while the save streams (it takes ~30 ms here).
+        if (e.type === 'export') setTimeout(() => stop.abort(), 12);
+      },
+    }),
+    { code: 'ABORTED', exitCode: 130 },
+  );
+  assert.deepEqual(
+    [...remote.objects.keys()].filter((k) => k.startsWith('repositories/') || k.startsWith('leases/')),
+    [],
+    'no tag, and the lease was released',
+  );
+
+  await push({ remote, engine: engineWithImage(), image: 'app:1' });
+  const engine = new FakeEngine();
+  const cancelPull = new AbortController();
+  await assert.rejects(
+    pull({
+      remote,
+      engine,
+      image: 'app:1',
+      cacheDir: join(work, 'cancel-cache'),
+      signal: cancelPull.signal,
+      onProgress: (e) => {
+        if (e.type === 'layer-start') cancelPull.abort();
+      },
+    }),
+    { code: 'ABORTED' },
+  );
+  assert.deepEqual(engine.loaded, []);
+});

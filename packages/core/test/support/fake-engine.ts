@@ -18,6 +18,8 @@ export class FakeEngine implements DockerEngine {
   readonly loaded: string[] = [];
   /** Make the next save stream fail after this many bytes (an engine killed mid-save). */
   cutSaveAfter: number | undefined;
+  /** Pause this long between the chunks of a save (a slow engine). */
+  saveChunkDelayMs = 0;
 
   add(repoTag: string, synthetic: SyntheticImage): void {
     this.images.set(synthetic.imageId, {
@@ -46,7 +48,18 @@ export class FakeEngine implements DockerEngine {
     const image = await this.inspectImage(reference);
     const tarPath = image && this.images.get(image.id)?.tarPath;
     if (!tarPath) throw new EngineError(`no such image ${reference}`);
-    const file = createReadStream(tarPath);
+    const file = createReadStream(tarPath, { highWaterMark: 64 * 1024 });
+    if (this.saveChunkDelayMs > 0) {
+      const delay = this.saveChunkDelayMs;
+      return Readable.from(
+        (async function* () {
+          for await (const chunk of file) {
+            await new Promise((resolve) => setTimeout(resolve, delay));
+            yield chunk as Buffer;
+          }
+        })(),
+      );
+    }
     const cut = this.cutSaveAfter;
     if (cut === undefined) return file;
     this.cutSaveAfter = undefined;
