@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { encoderFor } from '@dogestry/core';
+import { encoderFor } from '@dogestry/core/internal';
 import { CLI } from '../test/support/cli.js';
 import { REPO_ROOT } from '../test/support/dockerd.js';
 import { freePort } from '../test/support/nginx.js';

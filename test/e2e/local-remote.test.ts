@@ -9,7 +9,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { buildLoadTar, DigestMismatchError, DockerApiEngine, type PullResult, pull, push } from '@dogestry/core';
+import { DigestMismatchError, type PullResult, pull, push } from '@dogestry/core';
+import { buildLoadTar, DockerApiEngine } from '@dogestry/core/internal';
 import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { RecordingEngine } from '../support/recording-engine.js';

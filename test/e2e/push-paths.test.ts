@@ -11,18 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import {
-  DigestMismatchError,
-  DockerApiEngine,
-  decode,
-  EngineError,
-  MemoryRemote,
-  pull,
-  push,
-  TransportError,
-  verify,
-  type WriteOptions,
-} from '@dogestry/core';
+import { DigestMismatchError, EngineError, pull, push, TransportError, verify } from '@dogestry/core';
+import { DockerApiEngine, decode } from '@dogestry/core/internal';
+import { MemoryRemote, type WriteOptions } from '@dogestry/core/transport';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 

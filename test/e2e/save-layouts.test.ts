@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { DockerApiEngine, type EntrySink, parseSave, type SaveResult } from '@dogestry/core';
+import { DockerApiEngine, type EntrySink, parseSave, type SaveResult } from '@dogestry/core/internal';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 

@@ -1,4 +1,5 @@
-import { type RemoteOptions, resolveDockerHost, UsageError } from '@dogestry/core';
+import { type RemoteOptions, UsageError } from '@dogestry/core';
+import { resolveDockerHost } from '@dogestry/core/internal';
 import { Command, Flags } from '@oclif/core';
 import { DogestryConfig } from './config.js';
 import { ProgressRenderer } from './progress.js';

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError, normalizeRemoteUrl } from '@dogestry/core';
+import { ConfigError } from '@dogestry/core';
+import { normalizeRemoteUrl } from '@dogestry/core/internal';
 import { IniDocument } from './ini-document.js';
 
 /** dogestry.cfg: `[remote "NAME"] url = …`, `[s3]`, `[http]`, `[docker] connection = …`. */

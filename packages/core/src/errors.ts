@@ -176,7 +176,3 @@ export class AbortedError extends DogestryError {
   static override readonly code = 'ABORTED';
   static override readonly exitCode = 130;
 }
-
-export function isDogestryError(error: unknown): error is DogestryError {
-  return error instanceof DogestryError;
-}

@@ -1,41 +1,28 @@
 /**
- * @dogestry/core: the repository format, the Remote contract, the Docker engine adapter, and
- * push / pull / listing / verify. Transports are loaded by URL scheme on demand.
+ * @dogestry/core: move Docker images between engines and dumb storage.
+ *
+ *   import { push, pull } from '@dogestry/core';
+ *   await push({ remote: 's3://bucket/repo/', image: 'myapp:1.0' });
+ *   await pull({ remote: '/srv/images', image: 'myapp:1.0' });
+ *
+ * This entry is the user API: the operations, their options and results, progress events and
+ * the typed errors. Transport authors import `@dogestry/core/transport`; the CLI and the
+ * server package use `@dogestry/core/internal`, which is not for users and may change in any
+ * release. Transports are loaded by URL scheme on demand.
  */
 
-export { BlobCache, defaultCacheDir } from './cache.js';
-export { type CachePruneOptions, type CachePruneReport, parseSize, pruneCache } from './cache-prune.js';
-export { type ImageListing, listImages, listTags, type RemoteSelection, removeTag } from './catalog.js';
-export { COMPRESSIONS, type Compression, decode, detectEncoding, encoderFor, parseCompression } from './compression.js';
-export { DockerApiEngine } from './docker/api-engine.js';
-export { connectionOptions, DEFAULT_DOCKER_HOST, resolveDockerHost } from './docker/connection.js';
+export { type CachePruneOptions, type CachePruneReport, type PruneCount, parseSize, pruneCache } from './cache-prune.js';
+export { type ImageListing, listImages, listTags, removeTag } from './catalog.js';
+export { COMPRESSIONS, type Compression, parseCompression } from './compression.js';
 export type { DockerEngine, EngineImage, EngineInfo } from './docker/engine.js';
-export { buildLoadTar } from './docker/load-tar.js';
-export { type EntrySink, parseSave, type SaveLayout, type SaveResult } from './docker/save-parser.js';
+export type { EngineSelection } from './engine-resolution.js';
 export * from './errors.js';
-export * as format from './format.js';
 export { type GcCount, type GcOptions, type GcReport, gc } from './gc.js';
-export { MemoryRemote } from './memory-remote.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
-export { type EnginePullResult, type PullOptions, type PullResult, pull, sharedChainLength } from './pull.js';
+export { type EnginePullResult, type PullOptions, type PullResult, pull } from './pull.js';
 export { type PushedLayer, type PushOptions, type PushResult, push } from './push.js';
-export { formatNameTag, idPrefixOf, type NameTag, parseNameTag } from './reference.js';
-export type {
-  ReadOptions,
-  Remote,
-  RemoteCapabilities,
-  RemoteFactory,
-  RemoteOptions,
-  StatResult,
-  SweepResult,
-  WriteOptions,
-} from './remote.js';
-export { assertSafeKey } from './remote.js';
-export { resolveImage } from './resolve.js';
-export { resumingRead } from './resume.js';
+export type { Remote, RemoteOptions } from './remote.js';
 export {
-  isPullTicket,
-  MAX_TICKET_SECONDS,
   type PresignOptions,
   type PresignResult,
   type PullTicket,
@@ -43,5 +30,5 @@ export {
   parseSeconds,
   presign,
 } from './ticket.js';
-export { normalizeRemoteUrl, openRemote, TRANSPORT_PACKAGES } from './transports.js';
+export type { RemoteSelection } from './transports.js';
 export { type VerifyOptions, type VerifyProblem, type VerifyReport, verify } from './verify.js';

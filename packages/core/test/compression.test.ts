@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { COMPRESSIONS, decode, detectEncoding, encoderFor } from '@dogestry/core';
+import { COMPRESSIONS } from '@dogestry/core';
+import { decode, detectEncoding, encoderFor } from '@dogestry/core/internal';
 import { decompressFrame } from 'lz4-napi';
 
 const exec = promisify(execFile);

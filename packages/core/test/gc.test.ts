@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gc, MemoryRemote, type ProgressEvent, pull, push, type ReadOptions, removeTag, verify, type WriteOptions } from '@dogestry/core';
+import { gc, type ProgressEvent, pull, push, removeTag, verify } from '@dogestry/core';
+import { MemoryRemote, type ReadOptions, type WriteOptions } from '@dogestry/core/transport';
 import { buildImageTar, type SyntheticImage } from '../../../test/support/synthetic-image.js';
 import { FakeEngine } from './support/fake-engine.js';
 

@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DogestryError, listImages, MemoryRemote, type PushOptions, pull, push, removeTag, verify } from '@dogestry/core';
+import { DogestryError, listImages, type PushOptions, pull, push, removeTag, verify } from '@dogestry/core';
+import { MemoryRemote } from '@dogestry/core/transport';
 import { buildImageTar, type SyntheticImage } from '../../../test/support/synthetic-image.js';
 import { FakeEngine } from './support/fake-engine.js';
 import { FaultyRemote } from './support/faulty-remote.js';

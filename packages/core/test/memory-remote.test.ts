@@ -1,5 +1,5 @@
-import { MemoryRemote } from '@dogestry/core';
 import { remoteConformance } from '@dogestry/core/conformance';
+import { MemoryRemote } from '@dogestry/core/transport';
 
 remoteConformance('memory', async () => ({ remote: new MemoryRemote() }));
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidReferenceError, idPrefixOf, parseNameTag } from '@dogestry/core';
+import { InvalidReferenceError } from '@dogestry/core';
+import { idPrefixOf, parseNameTag } from '@dogestry/core/internal';
 
 describe('references', () => {
   it('parses names and tags by the OCI grammar', () => {

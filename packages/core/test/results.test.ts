@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, it } from 'node:test';
-import { MemoryRemote, pull, push, type WriteOptions } from '@dogestry/core';
+import { pull, push } from '@dogestry/core';
+import { MemoryRemote, type WriteOptions } from '@dogestry/core/transport';
 import { buildImageTar, type SyntheticImage } from '../../../test/support/synthetic-image.js';
 import { FakeEngine } from './support/fake-engine.js';
 

@@ -33,7 +33,7 @@ import {
   type StatResult,
   TransportError,
   type WriteOptions,
-} from '@dogestry/core';
+} from '@dogestry/core/transport';
 import { Agent, type Dispatcher, request } from 'undici';
 
 export interface HttpRemoteOptions {

@@ -33,7 +33,7 @@ import {
   TransportError,
   UnsafeRemoteError,
   type WriteOptions,
-} from '@dogestry/core';
+} from '@dogestry/core/transport';
 
 const TMP_DIR = '.dogestry-tmp';
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { openRemote } from '@dogestry/core';
 import { remoteConformance } from '@dogestry/core/conformance';
+import { openRemote } from '@dogestry/core/internal';
 import { createRemote } from '@dogestry/transport-local';
 
 remoteConformance('local directory', async () => {

@@ -47,7 +47,7 @@ import {
   type SweepResult,
   TransportError,
   type WriteOptions,
-} from '@dogestry/core';
+} from '@dogestry/core/transport';
 
 /** S3 allows at most 5 GiB in one CopyObject. */
 const MAX_COPY = 5 * 1024 ** 3;

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { MemoryRemote, TransportError, type WriteOptions } from '@dogestry/core';
+import { TransportError } from '@dogestry/core';
+import { MemoryRemote, type WriteOptions } from '@dogestry/core/transport';
 
 export type Operation = 'write' | 'move' | 'delete';
 
