@@ -13,7 +13,7 @@ import {
 } from './format.js';
 import { assertName, assertTag, type NameTag, parseNameTag } from './reference.js';
 import type { Remote } from './remote.js';
-import { type RemoteSelection, useRemote } from './transports.js';
+import { type RemoteSelection, throwIfAborted, useRemote } from './transports.js';
 
 export type { RemoteSelection };
 
@@ -57,6 +57,7 @@ export async function listTagKeys(remote: Remote, prefix = REPOSITORIES_PREFIX):
 
 /** The images a remote holds, one row per tag, optionally only those of one name. */
 export async function listImages(options: RemoteSelection & { readonly name?: string }): Promise<ImageListing[]> {
+  throwIfAborted(options.signal);
   await using selected = await useRemote(options);
   const remote = selected.remote;
   assertListable(remote, 'images');
@@ -97,6 +98,7 @@ const BROKEN_TAG_CODES = new Set(['NOT_FOUND', 'DIGEST_MISMATCH', 'FORMAT', 'LEG
 
 /** The tags of one repository name. */
 export async function listTags(options: RemoteSelection & { readonly name: string }): Promise<string[]> {
+  throwIfAborted(options.signal);
   await using selected = await useRemote(options);
   const remote = selected.remote;
   assertListable(remote, 'tags');
@@ -110,6 +112,7 @@ export async function removeTag(
   options: RemoteSelection & { readonly image: string },
 ): Promise<{ removed: string; manifestDigest: string }> {
   const nameTag = parseNameTag(options.image);
+  throwIfAborted(options.signal);
   await using selected = await useRemote(options);
   const remote = selected.remote;
   assertWritable(remote);

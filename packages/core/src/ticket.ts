@@ -4,7 +4,7 @@ import { InvalidReferenceError, UnsupportedError } from './errors.js';
 import { blobKey, imageKey, MARKER_KEY, parseManifest, readSmallBlob, requireRepository, tagKey } from './format.js';
 import { formatNameTag, hexOf } from './reference.js';
 import { resolveImage } from './resolve.js';
-import { type RemoteSelection, useRemote } from './transports.js';
+import { type RemoteSelection, throwIfAborted, useRemote } from './transports.js';
 
 /**
  * A pull ticket: presigned GET URLs for exactly the keys that pulling one image needs. A
@@ -70,6 +70,7 @@ export interface PresignResult {
 /** Write a pull ticket for one image; see `PullTicket`. Needs a remote that can presign (S3). */
 export async function presign(options: PresignOptions): Promise<PresignResult> {
   if (options.expiresIn > MAX_TICKET_SECONDS) parseDuration(`${options.expiresIn}s`);
+  throwIfAborted(options.signal);
   await using selected = await useRemote(options);
   const remote = selected.remote;
   const sign = remote.presign?.bind(remote);
