@@ -1,0 +1,63 @@
+/**
+ * "Any HTTP server": pulls from Python's http.server, an HTTP/1.0 server that closes every
+ * connection after its response, while our reads are paused by backpressure (compressible
+ * layers decode slowly). undici before 8 could crash the process there with an uncatchable
+ * assertion (nodejs/undici#5360); every pull must load the right image.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { push } from '@dogestry/core';
+import { runCli } from '../support/cli.js';
+import { type Dockerd, startDockerd } from '../support/dockerd.js';
+import { freePort } from '../support/nginx.js';
+import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
+import { until } from '../support/wait.js';
+
+const MiB = 1024 * 1024;
+const PULLS = 8;
+let dockerd: Dockerd;
+let work: string;
+let server: ChildProcess;
+let url: string;
+let image: SyntheticImage;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'dogestry-plainhttp-'));
+  dockerd = await startDockerd();
+  image = await buildImageTar(join(work, 'images'), 'plain/app:1', [
+    { seed: 'plain-random-1', size: 48 * MiB },
+    { seed: 'plain-text', size: 16 * MiB, kind: 'text' },
+    { seed: 'plain-random-2', size: 48 * MiB },
+  ]);
+  await dockerd.docker('load', '-i', image.tarPath);
+  await push({ remote: join(work, 'served', 'repo'), image: 'plain/app:1', dockerHost: dockerd.host });
+  const port = await freePort();
+  server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1'], { cwd: join(work, 'served'), stdio: 'ignore' });
+  url = `http://127.0.0.1:${port}/repo/`;
+  assert.ok(await until(async () => (await fetch(`${url}dogestry.json`).catch(() => undefined))?.ok === true), 'http.server started');
+});
+
+after(async () => {
+  server?.kill();
+  await dockerd?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+it(`${PULLS} pulls from python3 -m http.server (closes every connection) all load the right image`, async () => {
+  const failures: string[] = [];
+  for (let i = 0; i < PULLS; i++) {
+    await dockerd.docker('rmi', '-f', 'plain/app:1').catch(() => '');
+    const result = await runCli(['pull', url, 'plain/app:1', '--docker-host', dockerd.host, '-q'], {
+      cwd: work,
+      // A fresh cache each time, so every layer is downloaded through the server.
+      env: { ...process.env, XDG_CACHE_HOME: join(work, `cache-${i}`), DOCKER_API_VERSION: '1.41' },
+    });
+    if (result.code !== 0) failures.push(`pull ${i + 1}: exit ${result.code}: ${result.stderr.slice(0, 500)}`);
+    else assert.equal((await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', 'plain/app:1')).trim(), image.imageId);
+  }
+  assert.deepEqual(failures, [], `${failures.length} of ${PULLS} pulls failed`);
+});
