@@ -32,6 +32,12 @@ const EXIT_OF: Record<string, number> = {
   ENGINE_UNREACHABLE: 8,
   ENGINE: 8,
   CACHE: 9,
+  CACHE_CORRUPT: 9,
+  UNSAFE_REMOTE: 4,
+  LEGACY_FORMAT: 4,
+  UPGRADE_REQUIRED: 4,
+  PARTIAL: 10,
+  ABORTED: 130,
 };
 
 let work: string;

@@ -179,6 +179,43 @@ describe('delta load', () => {
 });
 
 describe('several engines', () => {
+  it('--pull-hosts with one unreachable host loads the others, reports each host, and exits 10 (PARTIAL)', async () => {
+    const second = await startDockerd();
+    try {
+      const cwd = await freshDir('partial');
+      const remote = join(cwd, 'images');
+      await push({ remote, image: 'app-a:1.0', dockerHost: dockerd.host });
+      await dockerd.docker('rmi', 'app-a:1.0');
+      const dead = `unix://${cwd}/no-engine.sock`;
+      const hosts = [dockerd.host, dead, second.host];
+      const result = await runCli(
+        ['pull', remote, 'app-a:1.0', '--pull-hosts', hosts.join(','), '--json', '--cache-dir', join(cwd, 'cache')],
+        {
+          cwd,
+        },
+      );
+      assert.equal(result.code, 10, result.stderr);
+      const report = JSON.parse(result.stdout) as { engines: { engine: string; error?: { code: string } }[]; error: { code: string } };
+      assert.equal(report.error.code, 'PARTIAL');
+      assert.deepEqual(
+        report.engines.map((e) => [e.engine, e.error?.code]),
+        [
+          [dockerd.host, undefined],
+          [dead, 'ENGINE_UNREACHABLE'],
+          [second.host, undefined],
+        ],
+      );
+      assert.equal(await inspectId('app-a:1.0'), imageA.imageId);
+      assert.equal((await second.docker('image', 'inspect', '-f', '{{.Id}}', 'app-a:1.0')).trim(), imageA.imageId);
+
+      const text = await runCli(['pull', remote, 'app-a:1.0', '--pull-hosts', hosts.join(','), '--cache-dir', join(cwd, 'cache')], { cwd });
+      assert.equal(text.code, 10);
+      assert.match(text.stderr, /into 2 of 3 engines; failed: unix:\/\/.*no-engine\.sock \(ENGINE_UNREACHABLE/);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('--pull-hosts loads each engine with what it lacks, from one download', async () => {
     const second = await startDockerd();
     try {

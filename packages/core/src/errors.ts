@@ -171,6 +171,21 @@ export class CacheCorruptError extends CacheError {
   static override readonly code = 'CACHE_CORRUPT';
 }
 
+/**
+ * A pull into several engines (`--pull-hosts`) loaded some and failed on others; `report` is
+ * the pull's result, with each failed engine's error.
+ */
+export class PartialPullError extends DogestryError {
+  static override readonly code = 'PARTIAL';
+  static override readonly exitCode = 10;
+  constructor(
+    message: string,
+    readonly report?: object,
+  ) {
+    super(message);
+  }
+}
+
 /** The operation was cancelled by its caller (an AbortSignal). */
 export class AbortedError extends DogestryError {
   static override readonly code = 'ABORTED';

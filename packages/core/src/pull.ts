@@ -4,7 +4,7 @@ import { DockerApiEngine } from './docker/api-engine.js';
 import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { buildLoadTar } from './docker/load-tar.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
-import { CacheCorruptError } from './errors.js';
+import { CacheCorruptError, PartialPullError } from './errors.js';
 import { readImage, requireRepository } from './format.js';
 import type { ProgressListener } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
@@ -29,6 +29,8 @@ export interface PullOptions extends EngineSelection, RemoteSelection {
 
 export interface EnginePullResult {
   readonly engine: string;
+  /** Set when this engine failed (the others were still loaded): its error's code and message. */
+  readonly error?: { readonly code: string; readonly message: string };
   /** Layers sent in the load tar (0 when the engine already had the image). */
   readonly layersLoaded: number;
   readonly layersPresent: number;
@@ -87,15 +89,23 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   const emit = options.onProgress;
   const diffIds = manifest.layers.map((l) => l.digest);
 
-  const plans = await Promise.all(
+  // Each engine on its own: one that cannot be reached does not keep the others from loading.
+  const planned = await Promise.all(
     engines.map(async (engine) => {
-      const existing = await engine.inspectImage(imageId);
-      if (existing) return { engine, present: diffIds.length, already: true };
-      const info = await engine.info();
-      const present = info.kind === 'podman' ? 0 : sharedChainLength(diffIds, await engine.listImages());
-      return { engine, present, already: false };
+      try {
+        const existing = await engine.inspectImage(imageId);
+        if (existing) return { engine, present: diffIds.length, already: true };
+        const info = await engine.info();
+        const present = info.kind === 'podman' ? 0 : sharedChainLength(diffIds, await engine.listImages());
+        return { engine, present, already: false };
+      } catch (error) {
+        return { engine, error: error as Error };
+      }
     }),
   );
+  const unplanned = planned.filter((p): p is { engine: DockerEngine; error: Error } => 'error' in p);
+  const plans = planned.filter((p): p is { engine: DockerEngine; present: number; already: boolean } => !('error' in p));
+  if (plans.length === 0) throw unplanned[0]?.error;
   const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
   // The layers some engine lacks, each fetched once into the cache whichever engines need it.
   const fills = new Map<string, CacheFill>();
@@ -137,7 +147,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   for (const job of fetched) job.catch(() => {}); // awaited below; this only silences early rejections
   const allFetched = Promise.all(fetched);
 
-  const results = await Promise.all(
+  const loaded = await Promise.allSettled(
     plans.map(async ({ engine, present, already }): Promise<EnginePullResult> => {
       if (!already) {
         const layers = manifest.layers.map((l, i) => {
@@ -162,15 +172,36 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
       };
     }),
   );
-  await allFetched;
-  return {
+  await allFetched.catch(() => {}); // a failed download failed every engine that needed it, below
+  const failures: { engine: string; error: Error }[] = unplanned.map((u) => ({ engine: u.engine.endpoint, error: u.error }));
+  const succeeded: EnginePullResult[] = [];
+  for (const [i, outcome] of loaded.entries()) {
+    if (outcome.status === 'fulfilled') succeeded.push(outcome.value);
+    else failures.push({ engine: (plans[i] as { engine: DockerEngine }).engine.endpoint, error: outcome.reason as Error });
+  }
+  const result: PullResult = {
     remote: remote.url,
     image: name ? formatNameTag(name) : undefined,
     imageId,
     manifestDigest: `sha256:${resolved.manifestHex}`,
     bytesDownloaded,
-    engines: results,
+    engines: engines.map((engine) => {
+      const ok = succeeded.find((r) => r.engine === engine.endpoint);
+      if (ok) return ok;
+      const failed = failures.find((f) => f.engine === engine.endpoint)?.error;
+      const error = { code: (failed as { code?: string }).code ?? 'UNEXPECTED', message: failed?.message ?? 'failed' };
+      return { engine: engine.endpoint, error, layersLoaded: 0, layersPresent: 0, alreadyPresent: false };
+    }),
   };
+  if (failures.length === 0) return result;
+  // One engine, or all of them, failed: the (first) error as it is, with its own exit code.
+  if (succeeded.length === 0) throw failures[0]?.error;
+  throw new PartialPullError(
+    `loaded ${result.image ?? imageId} into ${succeeded.length} of ${engines.length} engines; failed: ${failures
+      .map((f) => `${f.engine} (${(f.error as { code?: string }).code ?? 'UNEXPECTED'}: ${f.error.message})`)
+      .join('; ')}`,
+    result,
+  );
 }
 
 /** How many bottom layers of `diffIds` some engine image already has, as the same chain. */

@@ -6,7 +6,9 @@ import { formatBytes, shortId } from '../format.js';
 export default class Pull extends BaseCommand {
   static override summary = 'Pull images from a remote into the Docker engine.';
   static override description =
-    `IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verified by its digest, and no layer is loaded before it is verified (layers stream into the load as they download; one that fails its check cuts the load, which the engine discards whole); only the layers the engine lacks (the longest chain of layers it already has is skipped) are downloaded, into a local cache, and loaded. With --pull-hosts, several engines are loaded from one download.`;
+    `With --pull-hosts, every reachable engine is loaded even when others fail; then the exit code is 10 (PARTIAL) and the report names each host's outcome.
+
+IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verified by its digest, and no layer is loaded before it is verified (layers stream into the load as they download; one that fails its check cuts the load, which the engine discards whole); only the layers the engine lacks (the longest chain of layers it already has is skipped) are downloaded, into a local cache, and loaded. With --pull-hosts, several engines are loaded from one download.`;
   static override examples = [
     '<%= config.bin %> pull central myapp:1.0',
     '<%= config.bin %> pull central 3f2a',
@@ -46,13 +48,18 @@ export default class Pull extends BaseCommand {
       });
       progress.finish();
       pulled.push(result);
+      const what = `${result.image ?? shortId(result.imageId)} (${shortId(result.imageId)})`;
       for (const engine of result.engines) {
         this.log(
           engine.alreadyPresent
-            ? `${result.image ?? shortId(result.imageId)} (${shortId(result.imageId)}) was already on ${engine.engine}`
-            : `pulled ${result.image ?? shortId(result.imageId)} (${shortId(result.imageId)}) into ${engine.engine}: ${engine.layersLoaded} layers loaded, ${engine.layersPresent} already there, ${formatBytes(result.bytesDownloaded)} downloaded`,
+            ? `${what} was already on ${engine.engine}`
+            : `pulled ${what} into ${engine.engine}: ${engine.layersLoaded} layers loaded, ${engine.layersPresent} already there`,
         );
       }
+      // One download serves every engine: say it once.
+      this.log(
+        `${formatBytes(result.bytesDownloaded)} downloaded from ${result.remote}${result.engines.length > 1 ? `, once for ${result.engines.length} engines` : ''}`,
+      );
     }
     return { pulled };
   }
