@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -60,4 +62,48 @@ it(`${PULLS} pulls from python3 -m http.server (closes every connection) all loa
     else assert.equal((await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', 'plain/app:1')).trim(), image.imageId);
   }
   assert.deepEqual(failures, [], `${failures.length} of ${PULLS} pulls failed`);
+});
+
+it('reading a remote sends no request that modifies the server: pull uses GET and HEAD only; images and verify no PUT, MOVE or DELETE', async () => {
+  // A static file server that records every request's method.
+  const methods: string[] = [];
+  const root = join(work, 'served');
+  const server: Server = createServer(async (request, response) => {
+    methods.push(request.method ?? '?');
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405).end();
+      return;
+    }
+    const path = join(root, decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname));
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-length': info.size, 'last-modified': info.mtime.toUTCString() });
+    if (request.method === 'HEAD') response.end();
+    else createReadStream(path).pipe(response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const staticUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/repo/`;
+  try {
+    await dockerd.docker('rmi', '-f', 'plain/app:1').catch(() => '');
+    const env = { ...process.env, XDG_CACHE_HOME: join(work, 'cache-static'), DOCKER_API_VERSION: '1.41' };
+    const pulled = await runCli(['pull', staticUrl, 'plain/app:1', '--docker-host', dockerd.host, '-q'], { cwd: work, env });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.deepEqual(
+      [...new Set(methods)].sort(),
+      ['GET', 'HEAD'].filter((m) => methods.includes(m)),
+      `pull sent ${methods.join(' ')}`,
+    );
+    assert.ok(methods.every((m) => m === 'GET' || m === 'HEAD'));
+    for (const command of ['images', 'verify']) {
+      const result = await runCli([command, staticUrl], { cwd: work, env });
+      assert.equal(result.code, 6, `${command} on a server without listing is UNSUPPORTED: ${result.stderr}`);
+    }
+    const modifying = methods.filter((m) => ['PUT', 'POST', 'MOVE', 'DELETE', 'MKCOL', 'COPY'].includes(m));
+    assert.deepEqual(modifying, [], 'no request that could modify the server');
+  } finally {
+    server.close();
+  }
 });

@@ -31,7 +31,8 @@ export interface ImageListing {
   readonly problem?: string;
 }
 
-export function assertListable(remote: Remote, what: string): void {
+export async function assertListable(remote: Remote, what: string): Promise<void> {
+  await remote.prepare?.('list');
   if (!remote.capabilities.list) {
     throw new UnsupportedError(
       `${remote.url} cannot list its keys (a plain static server or a presigned ticket), so \`${what}\` cannot work there; pull by name:tag or a full image id, or use a listable URL for the same repository`,
@@ -60,7 +61,7 @@ export async function listImages(options: RemoteSelection & { readonly name?: st
   throwIfAborted(options.signal);
   await using selected = await useRemote(options);
   const remote = selected.remote;
-  assertListable(remote, 'images');
+  await assertListable(remote, 'images');
   await requireRepository(remote);
   const prefix = options.name ? `${REPOSITORIES_PREFIX}${assertName(options.name)}/` : REPOSITORIES_PREFIX;
   const tags = (await listTagKeys(remote, prefix)).filter((t) => !options.name || t.name === options.name);
@@ -101,7 +102,7 @@ export async function listTags(options: RemoteSelection & { readonly name: strin
   throwIfAborted(options.signal);
   await using selected = await useRemote(options);
   const remote = selected.remote;
-  assertListable(remote, 'tags');
+  await assertListable(remote, 'tags');
   await requireRepository(remote);
   const name = assertName(options.name);
   return (await listTagKeys(remote, `${REPOSITORIES_PREFIX}${name}/`)).filter((t) => t.name === name).map((t) => t.tag);
@@ -115,7 +116,7 @@ export async function removeTag(
   throwIfAborted(options.signal);
   await using selected = await useRemote(options);
   const remote = selected.remote;
-  assertWritable(remote);
+  await assertWritable(remote);
   await checkMarker(remote, 'write');
   const key = tagKey(nameTag);
   // A damaged tag can still be removed; a dogestry 1.x one is never touched.

@@ -55,6 +55,9 @@ export function remoteConformance(name: string, open: () => Promise<ConformanceT
     before(async () => {
       target = await open();
       remote = target.remote;
+      // Capabilities a transport finds out lazily are known from here on.
+      await remote.prepare?.('write');
+      await remote.prepare?.('list');
     });
     after(async () => {
       await remote.close?.();

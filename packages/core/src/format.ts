@@ -260,6 +260,7 @@ export async function ensureMarker(remote: Remote, features: readonly string[] =
  * tags holding a bare id), so a push never overwrites its tags or adds a marker to it.
  */
 async function assertNotLegacy(remote: Remote): Promise<void> {
+  await remote.prepare?.('list');
   if (!remote.capabilities.list) return;
   const legacy = new LegacyFormatError(
     `${remote.url} holds a dogestry 0.x/1.x repository (images/<id>/layer.tar), which this version neither reads nor modifies: push to a new remote`,
@@ -275,7 +276,8 @@ async function assertNotLegacy(remote: Remote): Promise<void> {
   }
 }
 
-export function assertWritable(remote: Remote): void {
+export async function assertWritable(remote: Remote): Promise<void> {
+  await remote.prepare?.('write');
   if (!remote.capabilities.write) {
     throw new ReadOnlyError(`${remote.url} is read-only: pushing, removing and gc need a writable remote`);
   }

@@ -74,9 +74,9 @@ export interface GcReport {
 export async function gc(options: GcOptions): Promise<GcReport> {
   await using selected = await useRemote(options);
   const remote = selected.remote;
-  assertListable(remote, 'gc');
+  await assertListable(remote, 'gc');
   const dryRun = options.dryRun ?? false;
-  if (!dryRun) assertWritable(remote);
+  if (!dryRun) await assertWritable(remote);
   if ((await checkMarker(remote, 'write')) === 'absent') return emptyReport(remote, dryRun, options.grace ?? 3600);
   if (!dryRun) await ensureMarker(remote);
   const marker = dryRun ? undefined : await takeGcMarker(remote, options.markerSeconds);

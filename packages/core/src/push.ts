@@ -99,7 +99,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
   const engine = selectEngine(options);
   await using selected = await useRemote(options);
   const remote = selected.remote;
-  assertWritable(remote);
+  await assertWritable(remote);
   await checkMarker(remote, 'write');
   const key = tagKey(target);
   // Read before anything is written: a tag holding a bare id is dogestry 1.x's, never overwritten.

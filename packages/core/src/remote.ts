@@ -67,6 +67,12 @@ export interface Remote {
   list(prefix: string): AsyncIterable<string>;
   delete(keys: readonly string[]): Promise<void>;
   /**
+   * Optional: find out whether a capability is there before core reads `capabilities` for
+   * it. 'write' may send requests that modify the storage (a probe write); 'list' reads only.
+   * Core calls it right before it needs the capability, so a read-only use never probes.
+   */
+  prepare?(need: 'write' | 'list'): Promise<void>;
+  /**
    * Optional: remove what this transport itself leaves behind when a write dies (a directory's
    * temporary files, S3's unfinished multipart uploads) with no activity since `before`. gc
    * calls it; keys under `tmp/` are core's and are not the transport's to sweep.

@@ -45,6 +45,7 @@ export async function resolveImage(remote: Remote, reference: string, options: {
 
 async function findByIdPrefix(remote: Remote, prefix: string): Promise<string | undefined> {
   if (prefix.length === 64) return readPointer(remote, imageKey(prefix));
+  await remote.prepare?.('list');
   if (!remote.capabilities.list) return undefined;
   const matches: string[] = [];
   for await (const key of remote.list(`${IMAGES_PREFIX}${prefix}`)) {
@@ -62,6 +63,7 @@ async function findByIdPrefix(remote: Remote, prefix: string): Promise<string | 
 
 /** The one tag pointing at this manifest, on a listable remote; none when several or none do. */
 async function soleTagOf(remote: Remote, manifestHex: string): Promise<NameTag | undefined> {
+  await remote.prepare?.('list');
   if (!remote.capabilities.list) return undefined;
   const tags = await listTagKeys(remote);
   const limit = pLimit(16);

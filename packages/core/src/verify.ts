@@ -49,8 +49,8 @@ export interface VerifyOptions extends RemoteSelection {
 export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   await using selected = await useRemote(options);
   const remote = selected.remote;
-  assertListable(remote, 'verify');
-  if (options.repair) assertWritable(remote);
+  await assertListable(remote, 'verify');
+  if (options.repair) await assertWritable(remote);
   await requireRepository(remote);
   const problems: VerifyProblem[] = [];
   /** Layer blobs -> the decoded sizes manifests record for them -> the tags of those manifests. */

@@ -3,8 +3,9 @@
  *
  * Reads: HEAD for stat, GET for read (resumed with `Range` after a dropped connection),
  * 404 = absent. Writes where the server takes them: PUT (streamed), DELETE, MOVE, with
- * capabilities detected when the remote is opened (a probe PUT + DELETE under `tmp/`), never
- * assumed. Create-only writes:
+ * capabilities found out only when a write is about to happen (`prepare('write')`: a probe
+ * PUT + DELETE under `tmp/`), never assumed, so a pull, `images` or `verify` sends no
+ * request that modifies the server. Create-only writes:
  * - where the server allows MOVE (WebDAV), PUT to `tmp/<uuid>` then `MOVE` with
  *   `Overwrite: F`: atomic, and a failed upload never touches the final key;
  * - elsewhere, `If-None-Match: *` is sent (servers that honour it answer 412) and the key is
@@ -62,6 +63,9 @@ export class HttpRemote implements Remote {
   private readonly authorization: string | undefined;
   private readonly dispatcher: Dispatcher;
   private readonly ticket: PullTicket | undefined;
+  /** Detection, once each, when first needed; settled at once where capabilities were given. */
+  private writeProbe: Promise<void> | undefined;
+  private listProbe: Promise<void> | undefined;
 
   constructor(options: HttpRemoteOptions) {
     this.base = options.base;
@@ -69,7 +73,20 @@ export class HttpRemote implements Remote {
     this.url = options.ticket ? `ticket for ${options.ticket.image} on ${options.ticket.remote}` : options.base.href;
     this.authorization = options.authorization;
     this.dispatcher = options.dispatcher ?? new Agent({ connections: 16, keepAliveTimeout: 10_000 });
-    if (options.capabilities) this.capabilities = options.capabilities;
+    if (options.capabilities) {
+      this.capabilities = options.capabilities;
+      this.writeProbe = this.listProbe = Promise.resolve();
+    }
+  }
+
+  /** Find out whether the server takes writes ('write': probe requests under tmp/) or offers a listing ('list': reads only). */
+  prepare(need: 'write' | 'list'): Promise<void> {
+    if (need === 'write') {
+      this.writeProbe ??= this.detectWrite();
+      return this.writeProbe;
+    }
+    this.listProbe ??= this.detectListingOnce();
+    return this.listProbe;
   }
 
   private keyUrl(key: string): URL {
@@ -232,6 +249,10 @@ export class HttpRemote implements Remote {
 
   async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<'written' | 'exists'> {
     assertSafeKey(key);
+    await this.prepare('write').catch((error: Error) => {
+      body.destroy();
+      throw error;
+    });
     if (!this.capabilities.write) {
       body.destroy();
       throw new ReadOnlyError(`${this.url} is read-only (the server refused a test PUT when it was opened)`);
@@ -324,6 +345,7 @@ export class HttpRemote implements Remote {
   }
 
   async *list(prefix: string): AsyncIterable<string> {
+    await this.prepare('list');
     if (this.listing === 'none') throw new ReadOnlyError(`${this.url} offers no listing (neither WebDAV PROPFIND nor a JSON autoindex)`);
     const slash = prefix.lastIndexOf('/');
     yield* this.walk(slash >= 0 ? prefix.slice(0, slash + 1) : '', prefix);
@@ -359,6 +381,7 @@ export class HttpRemote implements Remote {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
+    await this.prepare('write');
     if (!this.capabilities.write) throw new ReadOnlyError(`${this.url} is read-only`);
     for (const key of keys) {
       const url = this.keyUrl(key);
@@ -380,10 +403,10 @@ export class HttpRemote implements Remote {
   }
 
   /**
-   * Find out what the server allows: a zero-byte PUT and DELETE under tmp/ (write, and
-   * whether parents need MKCOL), a MOVE of it (atomic create-only), and a listing request.
+   * Find out whether the server takes writes: a zero-byte PUT and DELETE under tmp/ (and
+   * whether parents need MKCOL), and a MOVE of it (atomic create-only).
    */
-  async detect(): Promise<void> {
+  private async detectWrite(): Promise<void> {
     const probe = `tmp/probe-${randomUUID()}`;
     let write = false;
     let status = await this.probePut(probe);
@@ -403,8 +426,12 @@ export class HttpRemote implements Remote {
       const leftover = this.canMove ? moved : probe;
       await (await this.send('DELETE', this.keyUrl(leftover))).body.dump();
     }
+    this.capabilities = { ...this.capabilities, write, createOnly: write && this.canMove };
+  }
+
+  private async detectListingOnce(): Promise<void> {
     this.listing = await this.detectListing();
-    this.capabilities = { write, list: this.listing !== 'none', createOnly: write && this.canMove };
+    this.capabilities = { ...this.capabilities, list: this.listing !== 'none' };
   }
 
   private async probePut(key: string): Promise<number> {
@@ -467,6 +494,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * else `DOGESTRY_HTTP_TOKEN`. They go into the Authorization header only; `url` has none.
  */
 export async function createRemote(location: string, options: RemoteOptions = {}): Promise<HttpRemote> {
+  // Nothing is sent here: capabilities are found out when first needed (see `prepare`).
   let parsed: URL;
   try {
     parsed = new URL(location);
@@ -487,9 +515,7 @@ export async function createRemote(location: string, options: RemoteOptions = {}
     : token
       ? `Bearer ${token}`
       : undefined;
-  const remote = new HttpRemote({ base: parsed, ...(authorization ? { authorization } : {}) });
-  await remote.detect();
-  return remote;
+  return new HttpRemote({ base: parsed, ...(authorization ? { authorization } : {}) });
 }
 
 /** A read-only remote that reads through a pull ticket (see `presign` in core). */
