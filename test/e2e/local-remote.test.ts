@@ -432,6 +432,29 @@ describe('bad input', () => {
   });
 });
 
+describe("Docker's names", () => {
+  it('docker.io/library/nginx and nginx are one name; a registry port is refused with a pointer to --as', async () => {
+    const cwd = await freshDir('names');
+    const remote = join(cwd, 'images');
+    await dockerd.docker('tag', 'app-a:1.0', 'docker.io/library/nginx:1');
+    await dockerd.docker('tag', 'app-a:1.0', 'localhost:5000/foo:1');
+    const pushed = await cli(cwd, 'push', remote, 'docker.io/library/nginx:1');
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.ok((await stat(join(remote, 'repositories', 'nginx', '1'))).isFile(), "stored under Docker's short form");
+    await dockerd.docker('rmi', 'nginx:1');
+    const pulled = await cli(cwd, 'pull', remote, 'nginx:1');
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.equal(await inspectId('docker.io/library/nginx:1'), imageA.imageId);
+
+    const refused = await cli(cwd, 'push', remote, 'localhost:5000/foo:1');
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /registry localhost:5000.*--as \(for example --as foo:TAG\)/);
+    const renamed = await cli(cwd, 'push', remote, 'localhost:5000/foo:1', '--as', 'foo:1');
+    assert.equal(renamed.code, 0, renamed.stderr);
+    await dockerd.docker('rmi', 'localhost:5000/foo:1');
+  });
+});
+
 describe('hostile remotes', () => {
   it('a symlink inside the remote: push and pull refuse it (UNSAFE_REMOTE, exit 4), nothing written outside', async () => {
     const cwd = await freshDir('symlink');

@@ -35,8 +35,12 @@ export function assertDigestHex(hex: string): string {
 }
 
 /**
- * Parse `name`, `name:tag` (tag defaults to `latest`). A registry host (`host:5000/app`) is
- * kept as part of the name only if it is lowercase and valid by the grammar; a digest
+ * Parse `name`, `name:tag` (tag defaults to `latest`), normalized as Docker does and stored
+ * in Docker's familiar short form (what `docker images` shows; docs/FORMAT.md, "Names"):
+ * `docker.io/library/nginx`, `index.docker.io/library/nginx` and `library/nginx` are `nginx`;
+ * `docker.io/team/app` is `team/app`. Another registry host stays part of the name when the
+ * grammar allows it (`localhost/app`, `registry.example.com/app`); one with a port
+ * (`localhost:5000/app`) cannot be a key and is refused with a pointer to `--as`. A digest
  * reference (`@sha256:…`) is refused, since remotes are addressed by tag or image id.
  */
 export function parseNameTag(reference: string): NameTag {
@@ -48,9 +52,25 @@ export function parseNameTag(reference: string): NameTag {
   const slash = reference.lastIndexOf('/');
   const colon = reference.lastIndexOf(':');
   const hasTag = colon > slash;
-  const name = hasTag ? reference.slice(0, colon) : reference;
+  const name = familiarName(hasTag ? reference.slice(0, colon) : reference, reference);
   const tag = hasTag ? reference.slice(colon + 1) : 'latest';
   return { name: assertName(name), tag: assertTag(tag) };
+}
+
+const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+
+/** Docker's familiar form of a repository name (see parseNameTag). */
+export function familiarName(name: string, reference = name): string {
+  const slash = name.indexOf('/');
+  const first = slash < 0 ? '' : name.slice(0, slash);
+  let path = name;
+  if (DOCKER_HUB.has(first)) path = name.slice(slash + 1);
+  else if (first.includes(':')) {
+    throw new InvalidReferenceError(
+      `${JSON.stringify(reference)} names the registry ${first}, and a port cannot be part of a name on a remote: push it under a name of its own with --as (for example --as ${name.slice(slash + 1)}:TAG)`,
+    );
+  }
+  return /^library\/[^/]+$/.test(path) ? path.slice('library/'.length) : path;
 }
 
 export function formatNameTag(ref: NameTag): string {
