@@ -73,7 +73,7 @@ export abstract class BaseCommand extends Command {
     }
     if (this.jsonEnabled()) {
       // One document: a failure that carries a report (verify) gives it beside the error.
-      const report = (error as { report?: object }).report;
+      const { report } = error as { report?: object };
       this.logJson({
         ...report,
         error: { code: error.code, message: error.message, retryable: (error as { retryable?: boolean }).retryable ?? false },

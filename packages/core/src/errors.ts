@@ -8,11 +8,14 @@ export class DogestryError extends Error {
   static readonly code: string = 'DOGESTRY';
   static readonly exitCode: number = 1;
   readonly retryable: boolean;
+  /** What the failed operation found, where it has a report (verify, a partial pull); `--json` prints it beside the error. */
+  readonly report: object | undefined;
 
-  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+  constructor(message: string, options: { cause?: unknown; retryable?: boolean; report?: object } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.retryable = options.retryable ?? false;
+    this.report = options.report;
   }
 
   get code(): string {
@@ -131,12 +134,6 @@ export class EngineError extends DogestryError {
 export class VerifyFailedError extends DogestryError {
   static override readonly code = 'VERIFY_FAILED';
   static override readonly exitCode = 4;
-  constructor(
-    message: string,
-    readonly report?: object,
-  ) {
-    super(message);
-  }
 }
 
 /**
@@ -178,12 +175,6 @@ export class CacheCorruptError extends CacheError {
 export class PartialPullError extends DogestryError {
   static override readonly code = 'PARTIAL';
   static override readonly exitCode = 10;
-  constructor(
-    message: string,
-    readonly report?: object,
-  ) {
-    super(message);
-  }
 }
 
 /** The operation was cancelled by its caller (an AbortSignal). */

@@ -200,7 +200,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
     `loaded ${result.image ?? imageId} into ${succeeded.length} of ${engines.length} engines; failed: ${failures
       .map((f) => `${f.engine} (${(f.error as { code?: string }).code ?? 'UNEXPECTED'}: ${f.error.message})`)
       .join('; ')}`,
-    result,
+    { report: result },
   );
 }
 

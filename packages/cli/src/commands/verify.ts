@@ -28,6 +28,6 @@ With --repair, deletes every blob that fails its hash (and nothing else), so tha
     const message = report.repaired.length
       ? `${report.problems.length} problem(s) on ${report.remote}; ${report.repaired.length} corrupt blob(s) deleted; ${again}`
       : `${report.problems.length} problem(s) on ${report.remote}: ${flags.repair ? '' : 'run `dogestry verify --repair` to delete corrupt blobs, then '}${again}`;
-    throw new VerifyFailedError(message, report);
+    throw new VerifyFailedError(message, { report });
   }
 }
