@@ -4,7 +4,7 @@
 #   scripts/setup.sh          Node.js + npm packages + build; Docker engine (docker.io) only if none is reachable
 #   scripts/setup.sh --all    also everything the test suite and benchmark run against:
 #                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl, lz4 (format interop tests),
-#                             tmux (progress on a real terminal)
+#                             tmux (progress on a real terminal), socat (the engine on tcp://[::1])
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all=false
@@ -33,6 +33,7 @@ if $all; then
   have ceph || need+=(ceph-common)
   have lz4 || need+=(lz4)
   have tmux || need+=(tmux)
+  have socat || need+=(socat)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

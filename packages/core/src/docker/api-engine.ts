@@ -34,7 +34,13 @@ export class DockerApiEngine implements DockerEngine {
     this.connection = connectionOptions(endpoint, env);
     const tls = this.connection.protocol === 'https';
     const agentOptions = { keepAlive: true, maxSockets: 8 };
-    this.agent = tls ? new HttpsAgent({ ...agentOptions, ...pick(this.connection, ['ca', 'cert', 'key']) }) : new HttpAgent(agentOptions);
+    this.agent = tls
+      ? new HttpsAgent({
+          ...agentOptions,
+          ...pick(this.connection, ['ca', 'cert', 'key']),
+          rejectUnauthorized: this.connection.verify ?? true,
+        })
+      : new HttpAgent(agentOptions);
   }
 
   async info(): Promise<EngineInfo> {

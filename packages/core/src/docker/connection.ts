@@ -11,6 +11,8 @@ export interface ConnectionOptions {
   readonly ca?: Buffer;
   readonly cert?: Buffer;
   readonly key?: Buffer;
+  /** With TLS: check the engine's certificate (DOCKER_TLS_VERIFY). */
+  readonly verify?: boolean;
 }
 
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
@@ -27,32 +29,53 @@ export function resolveDockerHost(
   return explicit || env.DOCKER_HOST || configured || DEFAULT_DOCKER_HOST;
 }
 
-/** Parse `unix:///path`, `/path`, `tcp://host:port` (TLS when DOCKER_TLS_VERIFY or DOCKER_CERT_PATH is set). */
+/**
+ * Parse a Docker host as the docker CLI does: `unix:///abs.sock` or `unix://relative.sock`,
+ * `/path`, `tcp://host:port`, `tcp://[::1]:port`, `https://host:port`.
+ *
+ * TLS, as the docker CLI: on when the host is `https://` or `DOCKER_TLS` or
+ * `DOCKER_TLS_VERIFY` is set (non-empty); the engine's certificate is checked against
+ * `ca.pem` only with `DOCKER_TLS_VERIFY`; `DOCKER_CERT_PATH` (default ~/.docker) only says
+ * where `ca.pem`, `cert.pem` and `key.pem` are. Without verification a client certificate
+ * is still sent when there is one.
+ */
 export function connectionOptions(dockerHost: string, env: Readonly<Record<string, string | undefined>>): ConnectionOptions {
   if (dockerHost.startsWith('/')) return { socketPath: dockerHost };
+  // unix://relative.sock has no URL path: take what follows the scheme as it is.
+  if (dockerHost.startsWith('unix://')) {
+    const path = decodeURIComponent(dockerHost.slice('unix://'.length));
+    if (!path) throw new InvalidReferenceError(`invalid Docker host ${JSON.stringify(dockerHost)}: unix:// needs a socket path`);
+    return { socketPath: path };
+  }
   let url: URL;
   try {
     url = new URL(dockerHost);
   } catch {
     throw new InvalidReferenceError(`invalid Docker host ${JSON.stringify(dockerHost)}: use unix:///path/docker.sock or tcp://host:2376`);
   }
-  if (url.protocol === 'unix:') return { socketPath: decodeURIComponent(url.pathname) };
   if (url.protocol === 'tcp:' || url.protocol === 'http:' || url.protocol === 'https:') {
-    const tls = url.protocol === 'https:' || Boolean(env.DOCKER_TLS_VERIFY) || Boolean(env.DOCKER_CERT_PATH);
+    // URL keeps the brackets of an IPv6 literal; sockets want the bare address.
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const verify = Boolean(env.DOCKER_TLS_VERIFY);
+    const tls = url.protocol === 'https:' || verify || Boolean(env.DOCKER_TLS);
     const port = Number(url.port || (tls ? 2376 : 2375));
-    if (!tls) return { host: url.hostname, port, protocol: 'http' };
+    if (!tls) return { host, port, protocol: 'http' };
     const certDir = env.DOCKER_CERT_PATH || join(env.HOME ?? '', '.docker');
-    const read = (name: string): Buffer => {
+    const read = (name: string, required: boolean): Buffer | undefined => {
       try {
         return readFileSync(join(certDir, name));
       } catch (cause) {
+        if (!required) return undefined;
         throw new InvalidReferenceError(
           `TLS to ${dockerHost} needs ${join(certDir, name)}: set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem`,
           { cause },
         );
       }
     };
-    return { host: url.hostname, port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
+    const ca = verify ? read('ca.pem', true) : undefined;
+    const cert = read('cert.pem', verify);
+    const key = read('key.pem', verify);
+    return { host, port, protocol: 'https', verify, ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) };
   }
   throw new InvalidReferenceError(`unsupported Docker host ${JSON.stringify(dockerHost)}: use unix:// or tcp://`);
 }
