@@ -73,7 +73,15 @@ export class DockerApiEngine implements DockerEngine {
   }
 
   async load(tar: Readable): Promise<void> {
-    const response = await this.call('load into', 'POST', '/images/load?quiet=1', tar);
+    let response: IncomingMessage;
+    try {
+      response = await this.call('load into', 'POST', '/images/load?quiet=1', tar);
+    } catch (error) {
+      // An engine that fails early (an error status, a dropped connection) leaves the rest of
+      // the tar unread: destroy it, so its layer readers and cache file handles close.
+      tar.destroy();
+      throw error;
+    }
     // The engine answers 200 and reports failures inside the JSON stream: read it all.
     const text = (await readAll(response, MAX_JSON)).toString('utf8');
     for (const line of text.split(/\r?\n/)) {
@@ -136,6 +144,9 @@ export class DockerApiEngine implements DockerEngine {
         return;
       }
       body.on('error', (error) => request.destroy(error));
+      request.on('close', () => {
+        if (!body.readableEnded) body.destroy();
+      });
       body.pipe(request);
     });
   }
