@@ -137,15 +137,16 @@ export async function push(options: PushOptions): Promise<PushResult> {
 }
 
 /** What a push staged: everything but the tag. */
-type StagedPush = Omit<PushResult, 'tagUpdated'> & { readonly configHex: string; readonly manifestHex: string };
+type StagedPush = Omit<PushResult, 'tagUpdated'>;
 
 /** Whether every blob and the image pointer a staged push's tag needs is on the remote. */
 async function isComplete(remote: Remote, staged: StagedPush): Promise<boolean> {
+  const configHex = hexOf(staged.imageId);
   const keys = [
     ...new Set(staged.layers.map((l) => blobKey(hexOf(l.diffId)))),
-    blobKey(staged.configHex),
-    blobKey(staged.manifestHex),
-    imageKey(staged.configHex),
+    blobKey(configHex),
+    blobKey(hexOf(staged.manifestDigest)),
+    imageKey(configHex),
   ];
   const limit = pLimit(16);
   const found = await Promise.all(keys.map((k) => limit(() => remote.stat(k))));
@@ -159,16 +160,24 @@ async function publishTag(
   staged: StagedPush,
   emit: ProgressListener | undefined,
 ): Promise<PushResult> {
-  const { configHex: _c, manifestHex, ...result } = staged;
+  const manifestHex = hexOf(staged.manifestDigest);
   const tagUpdated = current !== manifestHex;
-  let bytesWritten = result.bytesWritten;
-  if (tagUpdated) {
-    const body = pointerBody(manifestHex);
-    const written = await remote.write(key, NodeReadable.from([body]), { size: body.length });
-    bytesWritten += body.length;
-    emit?.({ type: 'publish', key, result: written });
-  } else emit?.({ type: 'publish', key, result: 'unchanged' });
-  return { ...result, bytesWritten, tagUpdated };
+  if (!tagUpdated) emit?.({ type: 'publish', key, result: 'unchanged' });
+  const written = tagUpdated ? await publishKey(remote, key, pointerBody(manifestHex), false, emit) : 0;
+  return { ...staged, bytesWritten: staged.bytesWritten + written, tagUpdated };
+}
+
+/** Write one small key (a blob, pointer or tag); answers the bytes it stored (0 when it was there). */
+async function publishKey(
+  remote: Remote,
+  key: string,
+  bytes: Buffer,
+  createOnly: boolean,
+  emit: ProgressListener | undefined,
+): Promise<number> {
+  const result = await remote.write(key, NodeReadable.from([bytes]), { createOnly, size: bytes.length });
+  emit?.({ type: 'publish', key, result });
+  return result === 'written' ? bytes.length : 0;
 }
 
 /** Layers whose bytes are all handed to the transport but whose write or move is still finishing. */
@@ -258,8 +267,6 @@ class ImagePush {
       image: formatNameTag(this.target),
       imageId: `sha256:${imageHex}`,
       manifestDigest: `sha256:${manifestHex}`,
-      configHex: imageHex,
-      manifestHex,
       layers: image.diffIds.map((d) => ({
         diffId: d,
         size: sizes?.get(d) ?? 0,
@@ -506,10 +513,8 @@ class ImagePush {
     this.emit?.({ type: 'layer-done', diffId, bytes: encoder.storedBytes, size: encoder.bytes, result: 'uploaded' });
   }
 
-  private async publish(key: string, bytes: Buffer, createOnly = true): Promise<void> {
-    const result = await this.remote.write(key, NodeReadable.from([bytes]), { createOnly, size: bytes.length });
-    if (result === 'written') this.bytesWritten += bytes.length;
-    this.emit?.({ type: 'publish', key, result });
+  private async publish(key: string, bytes: Buffer): Promise<void> {
+    this.bytesWritten += await publishKey(this.remote, key, bytes, true, this.emit);
   }
 }
 
