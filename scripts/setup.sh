@@ -4,7 +4,9 @@
 #   scripts/setup.sh          Node.js + npm packages + build; Docker engine (docker.io) only if none is reachable
 #   scripts/setup.sh --all    also everything the test suite and benchmark run against:
 #                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl, lz4 (format interop tests),
-#                             tmux (progress on a real terminal), socat (the engine on tcp://[::1])
+#                             tmux (progress on a real terminal), socat (the engine on tcp://[::1]),
+#                             openssh-server (the engine over ssh://), apache2 (a second WebDAV server).
+#                             Packages' own services are not started (policy-rc.d): the tests start their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all=false
@@ -34,13 +36,25 @@ if $all; then
   have lz4 || need+=(lz4)
   have tmux || need+=(tmux)
   have socat || need+=(socat)
+  [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+  [ -x /usr/sbin/apache2 ] || need+=(apache2)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # For the test suite's servers, where systemd runs: installing sshd or apache2 would start
+  # them on every interface. Forbid service starts during this install (unless the machine
+  # already has a policy); the tests start their own, on 127.0.0.1.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=false
+  if $all && [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=true
+    trap '$own_policy && rm -f "$policy"' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if $own_policy; then rm -f "$policy"; own_policy=false; fi
 fi
 
 # dogestry runs on Node 22.19+ and 24 (undici 8, zstd in node:zlib): Debian's is older.

@@ -39,7 +39,7 @@ export abstract class BaseCommand extends Command {
     return this.cachedConfig;
   }
 
-  protected dockerHost(flags: { 'docker-host'?: string | undefined; config?: string | undefined }): string {
+  protected dockerHost(flags: { 'docker-host'?: string | undefined; config?: string | undefined }): string | undefined {
     return resolveDockerHost(flags['docker-host'], process.env, this.dogestryConfig(flags.config).section('docker').connection);
   }
 

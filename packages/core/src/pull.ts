@@ -93,9 +93,13 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   const planned = await Promise.all(
     engines.map(async (engine) => {
       try {
+        const info = await engine.info();
+        // The containerd image store names images by manifest digest and takes loads whole:
+        // load everything, and let the load itself name the image (never a tag by config id).
+        if (info.imageStore === 'containerd') return { engine, present: 0, already: false, namedByLoad: true };
         const existing = await engine.inspectImage(imageId);
         if (existing) return { engine, present: diffIds.length, already: true };
-        const info = await engine.info();
+        // Podman rejects partial loads ("Some layer tarfiles are missing").
         const present = info.kind === 'podman' ? 0 : sharedChainLength(diffIds, await engine.listImages());
         return { engine, present, already: false };
       } catch (error) {
@@ -104,7 +108,9 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
     }),
   );
   const unplanned = planned.filter((p): p is { engine: DockerEngine; error: Error } => 'error' in p);
-  const plans = planned.filter((p): p is { engine: DockerEngine; present: number; already: boolean } => !('error' in p));
+  const plans = planned.filter(
+    (p): p is { engine: DockerEngine; present: number; already: boolean; namedByLoad?: boolean } => !('error' in p),
+  );
   if (plans.length === 0) throw unplanned[0]?.error;
   const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
   // The layers some engine lacks, each fetched once into the cache whichever engines need it.
@@ -148,7 +154,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   const allFetched = Promise.all(fetched);
 
   const loaded = await Promise.allSettled(
-    plans.map(async ({ engine, present, already }): Promise<EnginePullResult> => {
+    plans.map(async ({ engine, present, already, namedByLoad }): Promise<EnginePullResult> => {
       if (!already) {
         const layers = manifest.layers.map((l, i) => {
           const fill = i < present ? undefined : fills.get(l.digest);
@@ -156,14 +162,15 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
         });
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'start' });
         try {
-          await Promise.all([engine.load(buildLoadTar(configHex, config, layers)), allFetched]);
+          const repoTags = namedByLoad && name ? [formatNameTag(name)] : [];
+          await Promise.all([engine.load(buildLoadTar(configHex, config, layers, repoTags)), allFetched]);
         } catch (error) {
           await allFetched; // a failed download is the cause; the engine's error is its echo
           throw error;
         }
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'done' });
       } else emit?.({ type: 'load', engine: engine.endpoint, layers: 0, state: 'skipped' });
-      if (name) await engine.tag(imageId, name.name, name.tag);
+      if (name && !namedByLoad) await engine.tag(imageId, name.name, name.tag);
       return {
         engine: engine.endpoint,
         layersLoaded: already ? 0 : new Set(diffIds.slice(present)).size,

@@ -14,6 +14,12 @@ export interface EngineInfo {
   readonly kind: 'docker' | 'podman';
   readonly version: string;
   readonly apiVersion: string;
+  /**
+   * Where images live: Docker's graph drivers (image ID = config digest, partial loads by
+   * chain), or the containerd image store (Docker 25+ opt-in, 29+ default): image ID = the
+   * manifest's or index's digest, and loads are taken whole.
+   */
+  readonly imageStore: 'graphdriver' | 'containerd';
   /** Where it was reached, for messages. */
   readonly endpoint: string;
 }

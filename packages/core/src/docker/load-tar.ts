@@ -32,12 +32,25 @@ const CHUNK = 1024 * 1024;
  * complete before that; manifest.json, without which an engine loads nothing, comes last; and
  * a failure destroys the stream, so the engine sees a cut request body and discards the
  * whole load (Docker and Podman both read the entire tar before they apply any layer).
+ *
+ * `repoTags` names the image in manifest.json, so the engine tags it as it loads (for the
+ * containerd image store, which finds images by their manifest digest, not the config's).
  */
-export function buildLoadTar(configHex: string, config: Buffer, layers: readonly LoadTarLayer[]): Readable {
-  return Readable.from(entries(configHex, config, layers), { objectMode: false, highWaterMark: 2 * CHUNK });
+export function buildLoadTar(
+  configHex: string,
+  config: Buffer,
+  layers: readonly LoadTarLayer[],
+  repoTags: readonly string[] = [],
+): Readable {
+  return Readable.from(entries(configHex, config, layers, repoTags), { objectMode: false, highWaterMark: 2 * CHUNK });
 }
 
-async function* entries(configHex: string, config: Buffer, layers: readonly LoadTarLayer[]): AsyncGenerator<Buffer> {
+async function* entries(
+  configHex: string,
+  config: Buffer,
+  layers: readonly LoadTarLayer[],
+  repoTags: readonly string[],
+): AsyncGenerator<Buffer> {
   yield* file(`${configHex}.json`, config);
   const sent = new Set<string>();
   for (const layer of layers) {
@@ -57,7 +70,9 @@ async function* entries(configHex: string, config: Buffer, layers: readonly Load
     }
     yield tarPadding(layer.size);
   }
-  const manifest = [{ Config: `${configHex}.json`, RepoTags: null, Layers: layers.map((l) => `${l.diffHex}/layer.tar`) }];
+  const manifest = [
+    { Config: `${configHex}.json`, RepoTags: repoTags.length > 0 ? repoTags : null, Layers: layers.map((l) => `${l.diffHex}/layer.tar`) },
+  ];
   yield* file('manifest.json', Buffer.from(JSON.stringify(manifest)));
   yield TAR_END;
 }

@@ -21,15 +21,24 @@ export class FakeEngine implements DockerEngine {
   /** Pause this long between the chunks of a save (a slow engine). */
   saveChunkDelayMs = 0;
 
-  add(repoTag: string, synthetic: SyntheticImage): void {
-    this.images.set(synthetic.imageId, {
-      image: { id: synthetic.imageId, diffIds: synthetic.diffIds, repoTags: [repoTag], size: 0 },
-      tarPath: synthetic.tarPath,
+  /**
+   * `containerd`: as Docker's containerd image store: image IDs are not config digests (a load
+   * gets the fake manifest digest `sha256(config digest)`), loads must hold every layer, and
+   * only names in the load's manifest.json (or a tag by that ID) name the image.
+   */
+  constructor(readonly imageStore: 'graphdriver' | 'containerd' = 'graphdriver') {}
+
+  /** An image to save: by default the synthetic image's own legacy load tar; `save` overrides the tar and the ID. */
+  add(repoTag: string, synthetic: SyntheticImage, save?: { tarPath: string; id: string }): void {
+    const id = save?.id ?? synthetic.imageId;
+    this.images.set(id, {
+      image: { id, diffIds: synthetic.diffIds, repoTags: [repoTag], size: 0 },
+      tarPath: save?.tarPath ?? synthetic.tarPath,
     });
   }
 
   async info(): Promise<EngineInfo> {
-    return { kind: 'docker', version: 'fake', apiVersion: '1.41', endpoint: this.endpoint };
+    return { kind: 'docker', version: 'fake', apiVersion: '1.41', endpoint: this.endpoint, imageStore: this.imageStore };
   }
 
   async inspectImage(reference: string): Promise<EngineImage | undefined> {
@@ -84,7 +93,7 @@ export class FakeEngine implements DockerEngine {
     const extract = tar.extract();
     const layers = new Map<string, string>(); // entry name -> sha256
     let config: Buffer | undefined;
-    let manifest: { Config: string; Layers: string[] }[] | undefined;
+    let manifest: { Config: string; Layers: string[]; RepoTags?: string[] | null }[] | undefined;
     const reading = (async () => {
       for await (const entry of extract) {
         const name = entry.header.name;
@@ -113,15 +122,17 @@ export class FakeEngine implements DockerEngine {
     ]);
     if (!config || !manifest?.[0]) throw new EngineError('load: no manifest or config');
     const diffIds = (JSON.parse(config.toString('utf8')) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
-    const id = `sha256:${createHash('sha256').update(config).digest('hex')}`;
-    const known = new Set([...this.images.values()].flatMap((e) => e.image.diffIds));
+    let id = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+    if (this.imageStore === 'containerd') id = `sha256:${createHash('sha256').update(id).digest('hex')}`;
+    // The containerd store takes no layer from what it already has: the tar must hold them all.
+    const known = new Set(this.imageStore === 'containerd' ? [] : [...this.images.values()].flatMap((e) => e.image.diffIds));
     for (const [i, path] of manifest[0].Layers.entries()) {
       const got = layers.get(path);
       if (got === undefined ? !known.has(diffIds[i] as string) : got !== diffIds[i]) {
         throw new EngineError(`load: layer ${i} (${path}) does not match the config's diff_ids`);
       }
     }
-    this.images.set(id, { image: { id, diffIds, repoTags: [], size: 0 } });
+    this.images.set(id, { image: { id, diffIds, repoTags: manifest[0].RepoTags ?? [], size: 0 } });
     this.loaded.push(id);
   }
 
