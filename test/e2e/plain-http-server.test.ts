@@ -1,8 +1,12 @@
 /**
- * "Any HTTP server": pulls from Python's http.server, an HTTP/1.0 server that closes every
- * connection after its response, while our reads are paused by backpressure (compressible
- * layers decode slowly). undici before 8 could crash the process there with an uncatchable
- * assertion (nodejs/undici#5360); every pull must load the right image.
+ * "Any HTTP server", as users have them rather than as our tests configure them:
+ * - Python's http.server, an HTTP/1.0 server that closes every connection after its response,
+ *   while our reads are paused by backpressure (compressible layers decode slowly). undici
+ *   before 8 could crash the process there with an uncatchable assertion (nodejs/undici#5360);
+ *   every pull must load the right image.
+ * - nginx with `keepalive_timeout 0` (a WebDAV location): every write and read on a fresh
+ *   connection that the server closes.
+ * - Apache 2 with mod_dav: PUT, MKCOL, MOVE and PROPFIND as Apache answers them.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -13,9 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { push } from '@dogestry/core';
+import { startApache } from '../support/apache.js';
 import { runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
-import { freePort } from '../support/nginx.js';
+import { freePort, startNginx } from '../support/nginx.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 import { until } from '../support/wait.js';
 
@@ -26,6 +31,7 @@ let work: string;
 let server: ChildProcess;
 let url: string;
 let image: SyntheticImage;
+let small: SyntheticImage;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dogestry-plainhttp-'));
@@ -36,6 +42,11 @@ before(async () => {
     { seed: 'plain-random-2', size: 48 * MiB },
   ]);
   await dockerd.docker('load', '-i', image.tarPath);
+  small = await buildImageTar(join(work, 'images'), 'small/app:1', [
+    { seed: 'small-random', size: 12 * MiB },
+    { seed: 'small-text', size: 4 * MiB, kind: 'text' },
+  ]);
+  await dockerd.docker('load', '-i', small.tarPath);
   await push({ remote: join(work, 'served', 'repo'), image: 'plain/app:1', dockerHost: dockerd.host });
   const port = await freePort();
   server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1'], { cwd: join(work, 'served'), stdio: 'ignore' });
@@ -105,5 +116,43 @@ it('reading a remote sends no request that modifies the server: pull uses GET an
     assert.deepEqual(modifying, [], 'no request that could modify the server');
   } finally {
     server.close();
+  }
+});
+
+/** Push a small image to a writable server URL, list it, pull it back into an engine without it, verify it. */
+async function roundTrip(remote: string, tag: string): Promise<void> {
+  const env = { ...process.env, XDG_CACHE_HOME: join(work, `cache-${tag}`), DOCKER_API_VERSION: '1.41' };
+  const cli = (...args: string[]) => runCli(args, { cwd: work, env });
+  await dockerd.docker('tag', 'small/app:1', `small/app:${tag}`);
+  const pushed = await cli('push', remote, `small/app:${tag}`, '--docker-host', dockerd.host, '--json');
+  assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
+  const again = await cli('push', remote, `small/app:${tag}`, '--docker-host', dockerd.host, '--json');
+  assert.equal(again.code, 0, `a second push finds every blob present: ${again.stdout}${again.stderr}`);
+  const listed = await cli('images', remote, '--json');
+  assert.equal(listed.code, 0, listed.stdout + listed.stderr);
+  assert.ok(listed.stdout.includes(`small/app`), listed.stdout);
+  await dockerd.docker('rmi', `small/app:${tag}`);
+  const pulled = await cli('pull', remote, `small/app:${tag}`, '--docker-host', dockerd.host, '-q');
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal((await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', `small/app:${tag}`)).trim(), small.imageId);
+  const verified = await cli('verify', remote, '--json');
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+}
+
+it('nginx with keepalive_timeout 0 (every connection closed by the server): push, list, pull, verify', async () => {
+  const nginx = await startNginx({ keepalive: false });
+  try {
+    await roundTrip(`${nginx.url}/davmove/repo/`, 'nginx');
+  } finally {
+    await nginx.stop();
+  }
+});
+
+it('Apache 2 with mod_dav (PUT, MKCOL, MOVE, PROPFIND listing): push, list, pull, verify', async () => {
+  const apache = await startApache();
+  try {
+    await roundTrip(`${apache.url}/dav/repo/`, 'apache');
+  } finally {
+    await apache.stop();
   }
 });

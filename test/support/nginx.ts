@@ -33,7 +33,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startNginx(): Promise<Nginx> {
+/** `keepalive: false`: `keepalive_timeout 0`, so nginx closes every connection after its response. */
+export async function startNginx(options: { keepalive?: boolean } = {}): Promise<Nginx> {
   const root = await mkdtemp(join(tmpdir(), 'dogestry-nginx-'));
   for (const dir of ['logs', 'tmp', 'static', 'dav', 'davmove', 'private']) await mkdir(join(root, dir), { recursive: true });
   await writeFile(join(root, 'htpasswd'), `${NGINX_USER}:{PLAIN}${NGINX_PASSWORD}\n`);
@@ -55,6 +56,7 @@ http {
   uwsgi_temp_path ${root}/tmp;
   scgi_temp_path ${root}/tmp;
   sendfile on;
+  ${options.keepalive === false ? 'keepalive_timeout 0;' : ''}
   server {
     listen 127.0.0.1:${port};
     location /static/ { root ${root}; }

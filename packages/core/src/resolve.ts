@@ -18,6 +18,10 @@ export interface ResolvedImage {
  * direct key read; a shorter prefix needs a listable remote. A string that could be both
  * (`cafe`) is tried as an id first, then as a name.
  */
+/** Image ids on a remote are config digests, as Docker's graph drivers show them; the containerd store shows others. */
+const CONTAINERD_IDS =
+  " (ids here are config digests: with Docker's containerd image store, `docker images` shows manifest digests instead, so name the image by name:tag)";
+
 export async function resolveImage(remote: Remote, reference: string, options: { nameIds?: boolean } = {}): Promise<ResolvedImage> {
   const prefix = idPrefixOf(reference);
   if (prefix) {
@@ -26,7 +30,7 @@ export async function resolveImage(remote: Remote, reference: string, options: {
       const heldAs = options.nameIds ? await soleTagOf(remote, found) : undefined;
       return heldAs ? { manifestHex: found, heldAs } : { manifestHex: found };
     }
-    if (reference.startsWith('sha256:')) throw new NotFoundError(`no image with id ${reference} on ${remote.url}`);
+    if (reference.startsWith('sha256:')) throw new NotFoundError(`no image with id ${reference} on ${remote.url}${CONTAINERD_IDS}`);
   }
   const nameTag = parseNameTag(reference);
   const manifestHex = await readPointer(remote, tagKey(nameTag));
@@ -36,7 +40,7 @@ export async function resolveImage(remote: Remote, reference: string, options: {
         `${formatNameTag(nameTag)} is not on ${remote.url}, which cannot list its keys, so an image-id prefix cannot be matched there: give the full 64-digit image id, or name:tag`,
       );
     }
-    const also = prefix ? ` and no image id starts with ${prefix}` : '';
+    const also = prefix ? ` and no image id starts with ${prefix}${CONTAINERD_IDS}` : '';
     const hint = remote.capabilities.list ? ': `dogestry images` lists what is there' : '';
     throw new NotFoundError(`${formatNameTag(nameTag)} is not on ${remote.url}${also}${hint}`);
   }

@@ -205,17 +205,22 @@ export class HttpRemote implements Remote {
   async read(key: string, opts: { offset?: number } = {}): Promise<Readable | undefined> {
     const url = this.readUrl(key);
     if (!url) return undefined;
-    const bodyOf = (response: Dispatcher.ResponseData): AsyncIterable<Buffer> =>
-      response.statusCode === 416 ? Readable.from([]) : (response.body as AsyncIterable<Buffer>);
-    const first = await this.get(url, opts.offset ?? 0);
+    const bodyOf = (response: Dispatcher.ResponseData, offset: number): AsyncIterable<Buffer> => {
+      if (response.statusCode === 416) return Readable.from([]);
+      // A server that ignores Range (python's http.server) sends it all again: skip what we have.
+      if (offset > 0 && response.statusCode === 200) return skipBytes(response.body as AsyncIterable<Buffer>, offset);
+      return response.body as AsyncIterable<Buffer>;
+    };
+    const start = opts.offset ?? 0;
+    const first = await this.get(url, start);
     if (!first) return undefined;
     return Readable.from(
       resumingRead(
-        bodyOf(first),
-        opts.offset ?? 0,
+        bodyOf(first, start),
+        start,
         async (offset) => {
           const response = await this.get(url, offset);
-          return response && bodyOf(response);
+          return response && bodyOf(response, offset);
         },
         (error, offset) =>
           error instanceof DogestryError
@@ -240,10 +245,6 @@ export class HttpRemote implements Remote {
       return response;
     }
     if (response.statusCode >= 300) return this.fail(response, 'GET', url);
-    if (offset > 0 && response.statusCode !== 206) {
-      await response.body.dump();
-      throw new TransportError(`GET ${this.describe(url)}: the server ignored the Range header, so the download cannot resume`);
-    }
     return response;
   }
 
@@ -310,17 +311,29 @@ export class HttpRemote implements Remote {
 
   private async mkcolParents(key: string): Promise<void> {
     const parts = key.split('/').slice(0, -1);
-    for (let i = 1; i <= parts.length; i++) {
-      const dir = `${parts.slice(0, i).join('/')}/`;
+    for (let i = 0; i <= parts.length; i++) {
+      const dir = i === 0 ? '' : `${parts.slice(0, i).join('/')}/`;
       if (this.collections.has(dir)) continue;
-      const url = new URL(dir.split('/').map(encodeURIComponent).join('/'), this.base);
-      const response = await this.send('MKCOL', url);
-      await response.body.dump();
-      // 201 created, 405 already exists: both mean it is there now.
-      if (response.statusCode !== 201 && response.statusCode !== 405 && response.statusCode !== 301) {
-        throw new TransportError(`MKCOL ${this.describe(url)}: HTTP ${response.statusCode}`);
-      }
+      await this.mkcol(new URL(dir.split('/').map(encodeURIComponent).join('/'), this.base));
       this.collections.add(dir);
+    }
+  }
+
+  /**
+   * Make one collection. The remote's own directory too: a WebDAV server without nginx's
+   * create_full_put_path (Apache mod_dav) answers 409 until every parent exists, so a 409 here
+   * makes the parent first, up to the server's root.
+   */
+  private async mkcol(url: URL, depth = 0): Promise<void> {
+    const response = await this.send('MKCOL', url);
+    await response.body.dump();
+    if (response.statusCode === 409 && depth < 32 && url.pathname !== '/') {
+      await this.mkcol(new URL('..', url), depth + 1);
+      return this.mkcol(url, depth + 1);
+    }
+    // 201 created; 405 (Apache, nginx) or 301 (a directory without its slash): it is there.
+    if (response.statusCode !== 201 && response.statusCode !== 405 && response.statusCode !== 301) {
+      throw new TransportError(`MKCOL ${this.describe(url)}: HTTP ${response.statusCode}`);
     }
   }
 
@@ -484,6 +497,19 @@ function parsePropfind(xml: string, selfPath: string): { name: string; directory
 function header(response: Dispatcher.ResponseData, name: string): string | undefined {
   const value = response.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The bytes of `body` after its first `count`. */
+async function* skipBytes(body: AsyncIterable<Buffer>, count: number): AsyncGenerator<Buffer> {
+  let left = count;
+  for await (const chunk of body) {
+    if (left >= chunk.length) {
+      left -= chunk.length;
+      continue;
+    }
+    yield left > 0 ? chunk.subarray(left) : chunk;
+    left = 0;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

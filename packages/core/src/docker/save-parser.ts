@@ -98,9 +98,12 @@ export async function parseSave(save: AsyncIterable<Buffer>, expected: SaveExpec
         layers.set(diffId, size);
         return handlers.knownLayer(diffId, size);
       }
-      if ((oci || podman) && knownHex === imageHex) {
+      if ((oci || podman) && knownHex === imageHex && size <= SMALL) {
+        // The config, named by the image ID, except in the containerd image store, whose image
+        // ID is its manifest's (or index's) digest: keep it as a candidate, checked below.
         return collect((bytes) => {
           config = bytes;
+          small.set(name, bytes);
         });
       }
       if (name.endsWith('/layer.tar') || ((oci || podman) && size > SMALL)) {
@@ -130,8 +133,7 @@ export async function parseSave(save: AsyncIterable<Buffer>, expected: SaveExpec
     throw error;
   }
 
-  config ??= configFromIndex(small) ?? configFromLegacyManifest(small);
-  if (!config) throw new EngineError(`the engine's save of ${expected.imageId} holds no image config`);
+  config = chooseConfig([configFromLegacyManifest(small), configFromIndex(small), config], expected);
   const missing = [...wanted].filter((d) => !layers.has(d));
   if (missing.length > 0) {
     throw new EngineError(`the engine's save of ${expected.imageId} lacks layer(s) ${missing.join(', ')}`);
@@ -181,6 +183,26 @@ function decodingSink<T>(inner: EntrySink<T>): EntrySink<T> {
     },
     abort: (error) => inner.abort(error),
   };
+}
+
+/** The first candidate that is a config describing the image's layers. */
+function chooseConfig(candidates: readonly (Buffer | undefined)[], expected: SaveExpectation): Buffer {
+  const present = candidates.filter((c): c is Buffer => c !== undefined);
+  if (present.length === 0) throw new EngineError(`the engine's save of ${expected.imageId} holds no image config`);
+  for (const candidate of present) {
+    let diffIds: unknown;
+    try {
+      diffIds = (JSON.parse(candidate.toString('utf8')) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids;
+    } catch {
+      continue;
+    }
+    if (Array.isArray(diffIds) && diffIds.length === expected.diffIds.length && diffIds.every((d, i) => d === expected.diffIds[i])) {
+      return candidate;
+    }
+  }
+  throw new EngineError(
+    `the engine's save of ${expected.imageId} holds no config whose layers are the image's (${expected.diffIds.length} layers)`,
+  );
 }
 
 function configFromLegacyManifest(small: ReadonlyMap<string, Buffer>): Buffer | undefined {
