@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { COMPRESSIONS } from '@dogestry/core';
 import { decode, detectEncoding, encoderFor } from '@dogestry/core/internal';
-import { decompressFrame } from 'lz4-napi';
+import { compressFrame, decompressFrame } from 'lz4-napi';
 
 const exec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -90,15 +90,43 @@ describe('layer encodings', () => {
       assert.equal(sha(await readFile(join(dir, 'ours.out'))), sha(input), 'the lz4 tool decodes our frames, raw and compressed');
       const firstFrame = await decompressFrame(ours);
       assert.equal(sha(firstFrame), sha(input.subarray(0, MiB)), 'lz4-napi accepts a raw frame (its header checksum is right)');
+      // What dogestry wrote before frames carried their content size: lz4-napi's own frames.
+      const olderInput = [text(MiB), randomBytes(MiB)];
+      const older = Buffer.concat(await Promise.all(olderInput.map((b) => compressFrame(b))));
+      assert.equal(sha(await run(decode, [older])), sha(Buffer.concat(olderInput)), 'reads the frames earlier versions wrote');
 
       await writeFile(join(dir, 'input'), input);
-      for (const flags of [[], ['--content-size', '-BD'], ['-B4', '--no-frame-crc'], ['-9']]) {
-        await exec('lz4', [...flags, '-f', join(dir, 'input'), join(dir, 'theirs.lz4')]);
+      // Each path of the decoder: linked blocks (whole frame to lz4-napi), no content size
+      // (the same), independent blocks with a content size and checksums (one block: decoded
+      // here, checksums skipped; several: the frame rebuilt for lz4-napi).
+      const oneBlock = text(MiB + 17);
+      await writeFile(join(dir, 'one'), oneBlock);
+      const cases: [string[], string, Buffer][] = [
+        [[], 'input', input],
+        [['--content-size', '-BD'], 'input', input],
+        [['-B4', '--no-frame-crc'], 'input', input],
+        [['-9'], 'input', input],
+        [['--content-size', '-B4', '-BX'], 'input', input],
+        [['--content-size', '-B7', '-BX'], 'one', oneBlock],
+        [['--content-size', '-B7'], 'input', input],
+      ];
+      for (const [flags, file, bytes] of cases) {
+        await exec('lz4', [...flags, '-f', join(dir, file), join(dir, 'theirs.lz4')]);
         const theirs = await readFile(join(dir, 'theirs.lz4'));
-        assert.equal(sha(await run(decode, [theirs])), sha(input), `reads lz4 ${flags.join(' ')}`);
+        assert.equal(sha(await run(decode, [theirs])), sha(bytes), `reads lz4 ${flags.join(' ')}`);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a compressed frame whose content size lies is FORMAT, not bytes of the wrong length', async () => {
+    const stored = await run(encoderFor('lz4'), [text(MiB)]);
+    assert.equal(stored[4], 0x68, 'our compressed frames carry their content size');
+    for (const lie of [MiB - 1, MiB + 1, 5 * MiB]) {
+      const bad = Buffer.from(stored);
+      bad.writeBigUInt64LE(BigInt(lie), 6);
+      await assert.rejects(run(decode, [bad]), { code: 'FORMAT' }, `content size ${lie}`);
     }
   });
 
