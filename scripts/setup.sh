@@ -3,7 +3,7 @@
 #
 #   scripts/setup.sh          Node.js + npm packages + build; Docker engine (docker.io) only if none is reachable
 #   scripts/setup.sh --all    also everything the test suite and benchmark run against:
-#                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl, lz4 (format interop tests),
+#                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl, lz4 and zstd (format interop tests),
 #                             tmux (progress on a real terminal), socat (the engine on tcp://[::1]),
 #                             openssh-server (the engine over ssh://), apache2 (a second WebDAV server).
 #                             Packages' own services are not started (policy-rc.d): the tests start their own.
@@ -34,6 +34,7 @@ if $all; then
   have ceph-osd || need+=(ceph-osd)
   have ceph || need+=(ceph-common)
   have lz4 || need+=(lz4)
+  have zstd || need+=(zstd)
   have tmux || need+=(tmux)
   have socat || need+=(socat)
   [ -x /usr/sbin/sshd ] || need+=(openssh-server)

@@ -1,14 +1,15 @@
 import { once } from 'node:events';
+import type { Transform } from 'node:stream';
 import { promisify } from 'node:util';
-import { createGunzip, gzip } from 'node:zlib';
-import { FormatError, InvalidReferenceError } from './errors.js';
+import { constants, createGunzip, createZstdDecompress, gzip, zstdCompress } from 'node:zlib';
+import { InvalidReferenceError } from './errors.js';
 import { type ByteOutput, FixedSizeFramer, FramedCodec, joined } from './framed-codec.js';
 import { LZ4_MAGIC, Lz4FrameSplitter, lz4Segmenter, SEGMENT } from './lz4-frames.js';
 import { pump } from './streams.js';
 
 /** How layer blobs are encoded at rest. Readers detect the encoding by magic bytes. */
-export type Compression = 'lz4' | 'gzip' | 'none';
-export const COMPRESSIONS: readonly Compression[] = ['lz4', 'gzip', 'none'];
+export type Compression = 'lz4' | 'zstd' | 'gzip' | 'none';
+export const COMPRESSIONS: readonly Compression[] = ['lz4', 'zstd', 'gzip', 'none'];
 
 export function parseCompression(value: string): Compression {
   if ((COMPRESSIONS as readonly string[]).includes(value)) return value as Compression;
@@ -37,16 +38,32 @@ export interface Encoder {
 }
 
 const gzipMember = promisify(gzip);
+const zstdFrame = promisify(zstdCompress);
+/**
+ * zstd level 1: on a 642 MB image of real files it stores 40.8% of the bytes for 3.6 s of
+ * CPU in 1 MiB frames; level 3 stores 36.9% for 5.9 s (lz4: 54% for 2.7 s).
+ */
+const ZSTD_LEVEL = 1;
 
 /**
- * lz4: adaptive 1 MiB frames (lz4-frames.ts). gzip: independent 1 MiB members at level 1 (a
- * valid multi-member gzip stream; members compress on the thread pool in parallel). none: the
- * bytes as they are.
+ * lz4: adaptive 1 MiB frames (lz4-frames.ts). zstd: independent 1 MiB frames at level 1 (a
+ * valid zstd stream; frames compress on the thread pool in parallel). gzip: independent 1 MiB
+ * members at level 1 (a valid multi-member gzip stream, likewise). none: the bytes as they are.
  */
 export function createEncoder(compression: Compression, output: ByteOutput): Encoder {
   switch (compression) {
     case 'lz4':
       return new FramedCodec(lz4Segmenter, output);
+    case 'zstd':
+      return new FramedCodec(
+        (emit) =>
+          new FixedSizeFramer(SEGMENT, emit, (parts, length) => async () => [
+            await zstdFrame(joined(parts, length), {
+              params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [constants.ZSTD_c_checksumFlag]: 1 },
+            }),
+          ]),
+        output,
+      );
     case 'gzip':
       // Level 1: layer tars are large; the default level costs ~4x the time for ~5% size.
       return new FramedCodec(
@@ -83,10 +100,7 @@ export function encoderFor(compression: Compression): ByteStage {
   return (source) => stageOf(source, (output) => createEncoder(compression, output));
 }
 
-/**
- * The stage that decodes any encoding dogestry writes (lz4 frames, gzip, none), chosen by
- * the first bytes. zstd is recognised and refused with a clear message.
- */
+/** The stage that decodes any encoding dogestry writes (lz4 frames, zstd, gzip, none), chosen by the first bytes. */
 export function decode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   return stageOf(source, createDecoder);
 }
@@ -139,10 +153,11 @@ class DetectingDecoder implements Encoder {
         this.inner = new FramedCodec((emit) => new Lz4FrameSplitter(emit), this.output);
         break;
       case 'gzip':
-        this.inner = gunzipper(this.output);
+        this.inner = zlibDecoder(createGunzip({ chunkSize: 256 * 1024 }), this.output);
         break;
       case 'zstd':
-        throw new FormatError('this blob is zstd-encoded, which this dogestry cannot decode yet; use a newer dogestry');
+        this.inner = zlibDecoder(createZstdDecompress({ chunkSize: 256 * 1024 }), this.output);
+        break;
       case 'none':
         this.inner = { write: this.output, end: async () => {} };
     }
@@ -150,9 +165,8 @@ class DetectingDecoder implements Encoder {
   }
 }
 
-/** zlib's gunzip (every member of a multi-member stream) as a push-style decoder. */
-function gunzipper(output: ByteOutput): Encoder {
-  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+/** A zlib decoder (gunzip: every member of a multi-member stream; zstd: every frame) as a push-style decoder. */
+function zlibDecoder(gunzip: Transform, output: ByteOutput): Encoder {
   const emptied = pump(gunzip, output);
   emptied.catch(() => {}); // awaited by write and end
   return {
@@ -165,7 +179,7 @@ function gunzipper(output: ByteOutput): Encoder {
 }
 
 /** Which encoding a stored blob uses, from its first bytes. */
-export function detectEncoding(first: Buffer): Compression | 'zstd' {
+export function detectEncoding(first: Buffer): Compression {
   if (first.length >= 4 && first.readUInt32LE(0) === LZ4_MAGIC) return 'lz4';
   if (first.length >= 2 && first[0] === GZIP_MAGIC[0] && first[1] === GZIP_MAGIC[1]) return 'gzip';
   if (first.length >= 4 && first.readUInt32LE(0) === ZSTD_MAGIC) return 'zstd';

@@ -174,11 +174,15 @@ export async function readPointer(remote: Remote, key: string): Promise<string |
 export const pointerBody = (hex: string): Buffer => Buffer.from(`sha256:${hex}\n`);
 
 /**
- * Format features this dogestry takes part in (docs/FORMAT.md, "Features"). `leases`: writers
- * announce what they rely on in `leases/` and check `gc/` before publishing a tag, so gc is
- * safe while they run.
+ * Format features this dogestry knows (docs/FORMAT.md, "Marker and features"). `leases`:
+ * writers announce what they rely on in `leases/` and check `gc/` before publishing a tag, so
+ * gc is safe while they run; every writer adds it. `zstd`: some layers are stored
+ * zstd-encoded; a push adds it before it first writes one, so writers that could not read
+ * them back (or would take them for broken) refuse the remote.
  */
-export const KNOWN_FEATURES: readonly string[] = ['leases'];
+export const KNOWN_FEATURES: readonly string[] = ['leases', 'zstd'];
+/** What every writer adds to the marker. */
+export const WRITER_FEATURES: readonly string[] = ['leases'];
 
 export interface Marker {
   readonly format: number;
@@ -243,7 +247,7 @@ export async function requireRepository(remote: Remote): Promise<void> {
  * `features` to it if it lacks them. Features are only ever added: a lost update between two
  * writers adding different features is repaired by each writer re-reading until it sees its own.
  */
-export async function ensureMarker(remote: Remote, features: readonly string[] = KNOWN_FEATURES): Promise<void> {
+export async function ensureMarker(remote: Remote, features: readonly string[] = WRITER_FEATURES): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const marker = await readMarker(remote);
     if (marker && features.every((f) => marker.features.includes(f))) return;

@@ -34,6 +34,7 @@ import {
   serializeManifest,
   sha256Hex,
   tagKey,
+  WRITER_FEATURES,
 } from './format.js';
 import { encodeStream, LayerEncoder } from './layer-encoder.js';
 import { WriterLease } from './lease.js';
@@ -112,7 +113,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
   if (!image) {
     throw new NotFoundError(`image ${options.image} is not on the engine at ${engine.endpoint}: check \`docker images\` there`);
   }
-  await ensureMarker(remote);
+  await ensureMarker(remote, options.compression === 'zstd' ? [...WRITER_FEATURES, 'zstd'] : WRITER_FEATURES);
   const imageHex = hexOf(image.id);
   const lease = await WriterLease.take(remote, options.leaseSeconds, [...image.diffIds.map(hexOf), imageHex], [imageHex]);
   try {

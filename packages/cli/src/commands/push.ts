@@ -26,7 +26,8 @@ REMOTE is an alias from dogestry.cfg (see \`dogestry remote add\`), a directory 
     compression: Flags.string({
       options: [...COMPRESSIONS],
       default: 'lz4',
-      description: 'how new layers are stored: lz4 compresses each 1 MiB that pays and stores the rest as is; gzip is smaller and slower',
+      description:
+        'how new layers are stored: lz4 compresses each 1 MiB that pays and stores the rest as is (fastest); zstd stores ~25% less for ~1.5x the CPU, and needs dogestry 0.3+ to read the remote; gzip is the slowest; none stores the tar',
     }),
     as: Flags.string({ description: 'name:tag to push under on the remote (one image only)' }),
   };
