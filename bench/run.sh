@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --all
 command -v /usr/bin/time >/dev/null 2>&1 || { apt-get install -y -qq --no-install-recommends time >/dev/null; }
 export DOCKER_API_VERSION=1.41
+# The Node dogestry runs on (setup.sh put it first on its own PATH, not on ours).
+PATH="$(bash scripts/node.sh 24):$PATH"
+export PATH
 exec node --import tsx bench/bench.ts "$@"

@@ -56,17 +56,38 @@ const END_MARK = Buffer.alloc(4);
  */
 export function lz4Segmenter(emit: (work: FrameWork) => void): Framer {
   let lastRaw = true;
+  // Segments are gathered into reused buffers: a fresh 1 MiB buffer per segment costs a page
+  // fault per 4 KiB (measured: ~0.4 s of system time per 640 MB).
+  const free: Buffer[] = [];
   return new FixedSizeFramer(SEGMENT, emit, (parts, length) => async () => {
     const { compress } = lz4napi();
     if (lastRaw && length > SAMPLE) {
       const sample = firstBytes(parts, SAMPLE);
       if ((await compress(sample)).length - 4 > sample.length * WORTH) return rawFrame(parts);
     }
-    // lz4-napi's block call answers the block behind a 4-byte little-endian size.
-    const block = await compress(joined(parts, length));
+    const buffer = parts.length === 1 ? undefined : (free.pop() ?? Buffer.allocUnsafeSlow(SEGMENT));
+    const input = buffer ? gather(parts, buffer) : (parts[0] as Buffer);
+    let block: Buffer;
+    try {
+      // lz4-napi's block call answers the block behind a 4-byte little-endian size; `input`
+      // is free again once it resolves (a raw frame is made of `parts`, not of `input`).
+      block = await compress(input);
+    } finally {
+      if (buffer && free.length < 4) free.push(buffer);
+    }
     lastRaw = block.length - 4 > length * WORTH;
     return lastRaw ? rawFrame(parts) : compressedFrame(block, length);
   });
+}
+
+/** Copy `parts` into the front of `into`; answers the filled view. */
+function gather(parts: readonly Buffer[], into: Buffer): Buffer {
+  let at = 0;
+  for (const part of parts) {
+    part.copy(into, at);
+    at += part.length;
+  }
+  return into.subarray(0, at);
 }
 
 function firstBytes(parts: readonly Buffer[], n: number): Buffer {
