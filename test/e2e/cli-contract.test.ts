@@ -53,6 +53,7 @@ const VALID_ARGS: Record<string, string[]> = {
   verify: ['REMOTE'],
   gc: ['REMOTE'],
   presign: ['REMOTE', 'app:1'],
+  registry: ['REMOTE'],
   'remote add': ['central', '/srv/images'],
   'remote remove': ['central'],
   'remote rename': ['central', 'prod'],

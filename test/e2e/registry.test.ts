@@ -1,0 +1,178 @@
+/**
+ * `dogestry registry` against the real clients: an image pushed with `dogestry push` to a
+ * directory remote is pulled by Docker 20.10 (`docker pull`, then with `docker login` and
+ * htpasswd users), skopeo (inspect, copy), Podman and containerd's ctr, each getting the same
+ * image ID. The registry runs as the real CLI, in its own process, stopped by PID.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { promisify } from 'node:util';
+import { push } from '@dogestry/core';
+import { CLI } from '../support/cli.js';
+import { type Dockerd, startDockerd } from '../support/dockerd.js';
+import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
+import { until } from '../support/wait.js';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+let work: string;
+let dockerd: Dockerd;
+let image: SyntheticImage;
+let remote: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'dogestry-registry-e2e-'));
+  dockerd = await startDockerd();
+  image = await buildImageTar(join(work, 'images'), 'team/app:1', [
+    { seed: 'registry-random', size: 6 * MiB },
+    { seed: 'registry-text', size: 3 * MiB, kind: 'text' },
+  ]);
+  await dockerd.docker('load', '-i', image.tarPath);
+  remote = join(work, 'remote');
+  await push({ remote, image: 'team/app:1', dockerHost: dockerd.host });
+  await dockerd.docker('rmi', 'team/app:1');
+});
+
+after(async () => {
+  await dockerd?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** `dogestry registry REMOTE --json …` in its own process; its URL comes from the JSON document it prints once listening. */
+async function serve(...flags: string[]): Promise<{ url: string; host: string; stop: () => Promise<string> }> {
+  const child: ChildProcess = spawn(CLI, ['registry', remote, '--listen', '127.0.0.1:0', '--json', ...flags], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, XDG_CACHE_HOME: join(work, 'cache') },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  let stdout = '';
+  child.stdout?.on('data', (d) => (stdout += d));
+  assert.ok(
+    await until(async () => stdout.includes('\n'), { givenUp: () => child.exitCode !== null }),
+    `registry did not start: ${stderr}`,
+  );
+  const url = (JSON.parse(stdout) as { url: string }).url;
+  return {
+    url,
+    host: url.replace('http://', ''),
+    stop: async () => {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+      return stderr;
+    },
+  };
+}
+
+it('docker pull, skopeo inspect and copy, podman pull, ctr pull: each gets the image dogestry pushed', async () => {
+  const registry = await serve();
+  try {
+    await dockerd.docker('pull', `${registry.host}/team/app:1`);
+    assert.equal((await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', `${registry.host}/team/app:1`)).trim(), image.imageId);
+
+    const inspected = JSON.parse(
+      (await run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/app:1`])).stdout,
+    ) as {
+      Digest: string;
+      Layers: string[];
+    };
+    assert.deepEqual(inspected.Layers, image.diffIds);
+    const copied = join(work, 'skopeo-copy');
+    await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/team/app:1`, `dir:${copied}`]);
+
+    const podmanRoot = join(work, 'podman');
+    const podman = ['--root', join(podmanRoot, 'root'), '--runroot', join(podmanRoot, 'run'), '--storage-driver', 'vfs'];
+    try {
+      await run('podman', [...podman, '--cgroup-manager', 'cgroupfs', 'pull', '--tls-verify=false', '-q', `${registry.host}/team/app:1`]);
+      const id = (await run('podman', [...podman, 'image', 'inspect', '-f', '{{.Id}}', `${registry.host}/team/app:1`])).stdout.trim();
+      assert.equal(`sha256:${id}`, image.imageId);
+    } finally {
+      await run('podman', [...podman, 'system', 'reset', '--force']).catch(() => {});
+    }
+
+    const containerd = await startContainerd();
+    try {
+      await run('ctr', ['--address', containerd.socket, 'images', 'pull', '--plain-http', `${registry.host}/team/app:1`]);
+      const listed = (await run('ctr', ['--address', containerd.socket, 'images', 'ls', '-q'])).stdout;
+      assert.match(listed, new RegExp(`${registry.host.replace(/[.]/g, '\\.')}/team/app:1`));
+    } finally {
+      await containerd.stop();
+    }
+  } finally {
+    const log = await registry.stop();
+    assert.match(log, /GET \/v2\/team\/app\/manifests\/1 200/, 'each request is logged');
+  }
+});
+
+it('with htpasswd users: docker pull is refused until docker login, then pulls', async () => {
+  const htpasswd = join(work, 'htpasswd');
+  await run('htpasswd', ['-B', '-b', '-c', htpasswd, 'deploy', 'reg-s3cret']);
+  const registry = await serve('--htpasswd', htpasswd);
+  const config = join(work, 'docker-config');
+  await mkdir(config, { recursive: true });
+  const docker = (...args: string[]) => run('docker', ['--config', config, '-H', dockerd.host, ...args]);
+  try {
+    await dockerd.docker('rmi', '-f', `${registry.host}/team/app:1`).catch(() => '');
+    await assert.rejects(docker('pull', `${registry.host}/team/app:1`), /no basic auth credentials|unauthorized|authentication required/i);
+    await assert.rejects(
+      run('bash', ['-c', `printf %s wrong | docker --config ${config} login -u deploy --password-stdin ${registry.host}`]),
+      /unauthorized|401|incorrect/i,
+    );
+    await run('bash', ['-c', `printf %s reg-s3cret | docker --config ${config} login -u deploy --password-stdin ${registry.host}`]);
+    await docker('pull', `${registry.host}/team/app:1`);
+    assert.equal((await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', `${registry.host}/team/app:1`)).trim(), image.imageId);
+  } finally {
+    const log = await registry.stop();
+    assert.ok(!log.includes('reg-s3cret'), 'no password in the log');
+    assert.match(log, / deploy\n/, 'the user is');
+  }
+});
+
+it('beyond loopback without users or --anonymous-read it refuses to start (USAGE, exit 2)', async () => {
+  const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    execFile(CLI, ['registry', remote, '--listen', '0.0.0.0:0', '--json'], (error, stdout) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout }),
+    );
+  });
+  assert.equal(result.code, 2);
+  assert.equal((JSON.parse(result.stdout) as { error: { code: string } }).error.code, 'USAGE');
+});
+
+/** A private containerd (the one docker.io ships), on its own socket and root, stopped by PID. */
+async function startContainerd(): Promise<{ socket: string; stop: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'dogestry-containerd-'));
+  const socket = join(dir, 'containerd.sock');
+  await writeFile(
+    join(dir, 'config.toml'),
+    `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${socket}"\n[ttrpc]\n  address = "${socket}.ttrpc"\n`,
+  );
+  const child = spawn('containerd', ['--config', join(dir, 'config.toml')], { stdio: 'ignore' });
+  const up = await until(
+    () =>
+      run('ctr', ['--address', socket, 'version']).then(
+        () => true,
+        () => false,
+      ),
+    { givenUp: () => child.exitCode !== null },
+  );
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await run('bash', ['-c', `grep -o '${dir}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  };
+  if (!up) {
+    await stop();
+    throw new Error('containerd did not start');
+  }
+  return { socket, stop };
+}
