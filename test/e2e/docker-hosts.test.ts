@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -15,6 +14,7 @@ import { promisify } from 'node:util';
 import { runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { freePort } from '../support/nginx.js';
+import { tcpListening } from '../support/process.js';
 import { type Sshd, startSshd } from '../support/sshd.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 import { until } from '../support/wait.js';
@@ -35,14 +35,7 @@ before(async () => {
   port = await freePort();
   const socket = dockerd.host.replace('unix://', '');
   socat = spawn('socat', [`TCP6-LISTEN:${port},bind=[::1],fork,reuseaddr`, `UNIX-CONNECT:${socket}`], { stdio: 'ignore' });
-  const listening = () =>
-    new Promise<boolean>((resolve) => {
-      const probe = connect({ host: '::1', port }, () => {
-        probe.destroy();
-        resolve(true);
-      }).on('error', () => resolve(false));
-    });
-  assert.ok(await until(listening), 'socat listens on [::1]');
+  assert.ok(await until(() => tcpListening('::1', port)), 'socat listens on [::1]');
   sshd = await startSshd(dockerd.host);
 });
 

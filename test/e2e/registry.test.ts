@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { promisify } from 'node:util';
 import { push } from '@dogestry/core';
 import { CLI } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
+import { stopChild } from '../support/process.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 import { until } from '../support/wait.js';
 
@@ -62,9 +62,7 @@ async function serve(...flags: string[]): Promise<{ url: string; host: string; s
     url,
     host: url.replace('http://', ''),
     stop: async () => {
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
+      await stopChild(child);
       return stderr;
     },
   };
@@ -162,11 +160,7 @@ async function startContainerd(): Promise<{ socket: string; stop: () => Promise<
     { givenUp: () => child.exitCode !== null },
   );
   const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChild(child);
     await run('bash', ['-c', `grep -o '${dir}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]).catch(() => {});
     await rm(dir, { recursive: true, force: true });
   };

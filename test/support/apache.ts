@@ -8,6 +8,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './nginx.js';
+import { stopChild } from './process.js';
 import { until } from './wait.js';
 
 export interface Apache {
@@ -72,11 +73,7 @@ Alias /dav ${root}/dav
     url,
     root,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       await rm(root, { recursive: true, force: true });
     },
   };

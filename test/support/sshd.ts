@@ -5,11 +5,11 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './nginx.js';
+import { stopChild, tcpListening } from './process.js';
 import { until } from './wait.js';
 
 const run = promisify(execFile);
@@ -67,24 +67,14 @@ export async function startSshd(dockerHost: string): Promise<Sshd> {
   child.stderr?.on('data', (chunk: Buffer) => {
     log += chunk.toString();
   });
-  const listening = () =>
-    new Promise<boolean>((resolve) => {
-      const probe = connect({ host: '127.0.0.1', port }, () => {
-        probe.destroy();
-        resolve(true);
-      }).on('error', () => resolve(false));
-    });
-  if (!(await until(listening, { givenUp: () => child.exitCode !== null }))) throw new Error(`sshd did not start: ${log}`);
+  if (!(await until(() => tcpListening('127.0.0.1', port), { givenUp: () => child.exitCode !== null })))
+    throw new Error(`sshd did not start: ${log}`);
   return {
     port,
     sshCommand: `ssh -F ${join(dir, 'ssh_config')}`,
     wrongKeyCommand: `ssh -F ${join(dir, 'ssh_config_wrong')}`,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       await rm(dir, { recursive: true, force: true });
     },
   };
