@@ -5,7 +5,7 @@
  * image ID. The registry runs as the real CLI, in its own process, stopped by PID.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { push } from '@dogestry/core';
 import { CLI } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { stopChild } from '../support/process.js';
+import { startRegistryProcess } from '../support/registry-process.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 import { until } from '../support/wait.js';
 
@@ -43,30 +44,7 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** `dogestry registry REMOTE --json …` in its own process; its URL comes from the JSON document it prints once listening. */
-async function serve(...flags: string[]): Promise<{ url: string; host: string; stop: () => Promise<string> }> {
-  const child: ChildProcess = spawn(CLI, ['registry', remote, '--listen', '127.0.0.1:0', '--json', ...flags], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, XDG_CACHE_HOME: join(work, 'cache') },
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
-  let stdout = '';
-  child.stdout?.on('data', (d) => (stdout += d));
-  assert.ok(
-    await until(async () => stdout.includes('\n'), { givenUp: () => child.exitCode !== null }),
-    `registry did not start: ${stderr}`,
-  );
-  const url = (JSON.parse(stdout) as { url: string }).url;
-  return {
-    url,
-    host: url.replace('http://', ''),
-    stop: async () => {
-      await stopChild(child);
-      return stderr;
-    },
-  };
-}
+const serve = (...flags: string[]) => startRegistryProcess(remote, flags, { ...process.env, XDG_CACHE_HOME: join(work, 'cache') });
 
 it('docker pull, skopeo inspect and copy, podman pull, ctr pull: each gets the image dogestry pushed', async () => {
   const registry = await serve();

@@ -13,6 +13,7 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command, PutBucketPolicyComma
 import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { type Radosgw, startRadosgw } from '../support/radosgw.js';
+import { startRegistryProcess } from '../support/registry-process.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 
 const MiB = 1024 * 1024;
@@ -253,6 +254,33 @@ describe('presigned read-only pulls', () => {
     const pulled = await deployHost(['pull', url, 'svc-1:1']);
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.equal(await inspectId('svc-1:1'), images[0]?.imageId);
+  });
+
+  it('dogestry registry serves docker pull from the bucket, and from a ticket for exactly its image', async () => {
+    await dockerd.docker('rmi', 'svc-1:1');
+    const fromBucket = await startRegistryProcess(remote, [], {
+      PATH: process.env.PATH ?? '',
+      HOME: work,
+      ...rgw.env,
+    });
+    try {
+      await dockerd.docker('pull', `${fromBucket.host}/svc-1:1`);
+      assert.equal(await inspectId(`${fromBucket.host}/svc-1:1`), images[0]?.imageId);
+    } finally {
+      await fromBucket.stop();
+    }
+    const url = (await cli(['presign', remote, 'svc-1:1', '--expires', '1h'])).stdout.trim();
+    const home = await mkdtemp(join(work, 'home-'));
+    const fromTicket = await startRegistryProcess(url, [], { PATH: process.env.PATH ?? '', HOME: home });
+    try {
+      await dockerd.docker('rmi', `${fromBucket.host}/svc-1:1`);
+      await dockerd.docker('pull', `${fromTicket.host}/svc-1:1`);
+      assert.equal(await inspectId(`${fromTicket.host}/svc-1:1`), images[0]?.imageId);
+      await assert.rejects(dockerd.docker('pull', `${fromTicket.host}/svc-2:1`), /not found|unknown/i, 'the ticket reads one image');
+    } finally {
+      const log = await fromTicket.stop();
+      assert.doesNotMatch(log, /X-Amz-Signature/, 'the log holds no presigned URL');
+    }
   });
 
   it('pulls from a ticket file written with --output', async () => {
