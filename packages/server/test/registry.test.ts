@@ -112,6 +112,7 @@ describe('registry face: reads', () => {
   it("the spec's errors: unknown manifest, unknown name, invalid name, invalid digest", async () => {
     const cases: [string, number, string][] = [
       ['/v2/team/app/manifests/nope', 404, 'MANIFEST_UNKNOWN'],
+      ['/v2/team/app/manifests/.INVALID_MANIFEST_NAME', 404, 'MANIFEST_UNKNOWN'],
       ['/v2/nobody/manifests/1', 404, 'NAME_UNKNOWN'],
       ['/v2/nobody/tags/list', 404, 'NAME_UNKNOWN'],
       ['/v2/Team/App/manifests/1', 400, 'NAME_INVALID'],

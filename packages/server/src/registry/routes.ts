@@ -32,7 +32,7 @@ export function route(path: string): Route | undefined {
   if (rest.startsWith('blobs/uploads')) return { kind: 'upload', name };
   const [endpoint, raw] = rest.split('/') as [string, string];
   const value = decodeURIComponent(raw);
-  if (endpoint === 'manifests') return { kind: 'manifest', name, reference: checkReference(value) };
+  if (endpoint === 'manifests') return { kind: 'manifest', name, reference: checkReference(name, value) };
   if (endpoint === 'referrers') return { kind: 'referrers', name, digest: checkDigest(value) };
   return { kind: 'blob', name, digest: checkDigest(value) };
 }
@@ -44,12 +44,13 @@ function checkName(raw: string): string {
   return name;
 }
 
-function checkReference(value: string): string {
+/** A tag or digest; one that cannot name anything here is simply not here (404, as the spec's conformance suite expects). */
+function checkReference(name: string, value: string): string {
   if (TAG.test(value) || DIGEST.test(value)) return value;
-  if (ANY_DIGEST.test(value) && value.includes(':')) {
+  if (ANY_DIGEST.test(value) && value.includes(':') && !value.startsWith('sha256:')) {
     throw new RegistryError(400, 'DIGEST_INVALID', `digest ${JSON.stringify(value)} is not one this registry holds (sha256 only)`);
   }
-  throw new RegistryError(400, 'MANIFEST_INVALID', `invalid tag or digest ${JSON.stringify(value)}`);
+  throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest ${JSON.stringify(value)} is not in repository ${name}`);
 }
 
 function checkDigest(value: string): string {
