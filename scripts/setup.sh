@@ -5,7 +5,8 @@
 #   scripts/setup.sh --all    also everything the test suite and benchmark run against:
 #                             docker.io, podman, skopeo, nginx, Ceph radosgw (mon + osd), curl, lz4 and zstd (format interop tests),
 #                             tmux (progress on a real terminal), socat (the engine on tcp://[::1]),
-#                             openssh-server (the engine over ssh://), apache2 (a second WebDAV server).
+#                             openssh-server (the engine over ssh://), apache2 (a second WebDAV server),
+#                             docker-registry (the peer of the registry face in the bench).
 #                             Packages' own services are not started (policy-rc.d): the tests start their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,7 @@ if $all; then
   have ceph || need+=(ceph-common)
   have lz4 || need+=(lz4)
   have zstd || need+=(zstd)
+  have docker-registry || need+=(docker-registry)
   have tmux || need+=(tmux)
   have socat || need+=(socat)
   [ -x /usr/sbin/sshd ] || need+=(openssh-server)

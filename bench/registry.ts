@@ -1,0 +1,110 @@
+/**
+ * The registry face beside the distribution registry (Debian's docker-registry, filesystem
+ * storage), both on 127.0.0.1, in one run: `docker pull` of the real-file image through each
+ * (medians of BENCH_RUNS), `docker push` into the distribution registry (ours has no push
+ * side yet), and the peak RSS of our server while 4 clients (skopeo) pull at once.
+ * Writes bench/REGISTRY.md.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { push } from '@dogestry/core';
+import { REPO_ROOT } from '../test/support/dockerd.js';
+import { freePort } from '../test/support/nginx.js';
+import { stopChild } from '../test/support/process.js';
+import { startRegistryProcess } from '../test/support/registry-process.js';
+import { until } from '../test/support/wait.js';
+import { buildRealImages, REAL_IMAGE } from './real-image.js';
+
+const run = promisify(execFile);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function seconds(what: () => Promise<unknown>): Promise<number> {
+  await run('sync');
+  const started = Date.now();
+  await what();
+  return (Date.now() - started) / 1000;
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(process.env.BENCH_TMP ?? tmpdir(), 'dogestry-registry-bench-'));
+  const engineDir = join(work, 'engine');
+  await mkdir(engineDir);
+  const host = (await run(join(REPO_ROOT, 'scripts', 'dockerd.sh'), ['start', engineDir, 'overlay2'])).stdout.trim();
+  const docker = (...args: string[]) => run('docker', ['-H', host, ...args], { maxBuffer: 64 << 20 });
+  const port = await freePort();
+  await writeFile(
+    join(work, 'distribution.yml'),
+    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(work, 'distribution')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\nlog:\n  level: error\n`,
+  );
+  const { spawn } = await import('node:child_process');
+  const distribution = spawn('docker-registry', ['serve', join(work, 'distribution.yml')], { stdio: 'ignore' });
+  let ours: Awaited<ReturnType<typeof startRegistryProcess>> | undefined;
+  try {
+    await until(() =>
+      fetch(`http://127.0.0.1:${port}/v2/`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    );
+    console.log('building images…');
+    await buildRealImages(host, work);
+    const remote = join(work, 'remote');
+    await push({ remote, image: REAL_IMAGE, dockerHost: host });
+    ours = await startRegistryProcess(remote, ['-q'], { ...process.env, XDG_CACHE_HOME: join(work, 'cache') });
+    const theirs = `127.0.0.1:${port}`;
+    await docker('tag', REAL_IMAGE, `${theirs}/${REAL_IMAGE}`);
+    const pushTheirs = await seconds(() => docker('push', `${theirs}/${REAL_IMAGE}`));
+    const m: Record<string, number[]> = { theirs: [], ours: [] };
+    const clean = async () => {
+      const ids = (await docker('images', '-q')).stdout.split('\n').filter(Boolean);
+      if (ids.length) await docker('rmi', '-f', ...new Set(ids));
+    };
+    for (let r = 1; r <= RUNS; r++) {
+      console.log(`run ${r}/${RUNS}`);
+      await clean();
+      m.theirs?.push(await seconds(() => docker('pull', `${theirs}/${REAL_IMAGE}`)));
+      await clean();
+      m.ours?.push(await seconds(() => docker('pull', `${ours?.host}/${REAL_IMAGE}`)));
+    }
+    // Four clients at once, then the server's peak RSS (VmHWM of its process).
+    const pid = (await run('pgrep', ['-f', `registry ${remote} --listen`])).stdout.trim().split('\n')[0];
+    const four = await seconds(() =>
+      Promise.all(
+        [1, 2, 3, 4].map((i) =>
+          run('skopeo', ['copy', '--src-tls-verify=false', `docker://${ours?.host}/${REAL_IMAGE}`, `dir:${join(work, `client-${i}`)}`]),
+        ),
+      ),
+    );
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    const rows = [
+      `| docker pull through dogestry registry / through the distribution registry | ${(median(m.ours ?? []) / median(m.theirs ?? [])).toFixed(2)} (${median(m.ours ?? []).toFixed(2)} s vs ${median(m.theirs ?? []).toFixed(2)} s) | <= 0.9 |`,
+      `| docker push into the distribution registry | ${pushTheirs.toFixed(2)} s | ours: no push side yet |`,
+      `| peak RSS of dogestry registry, 4 skopeo clients pulling at once | ${hwm.toFixed(0)} MiB (${four.toFixed(2)} s for all four) | <= 150 MiB |`,
+    ];
+    const md = `# Registry face benchmark
+
+Made by \`bash bench/registry.sh\` on ${new Date().toISOString().slice(0, 10)}; ${cpus().length} cores, Docker 20.10 on overlay2, Debian's docker-registry (distribution 2.8, filesystem storage), both on 127.0.0.1; image \`${REAL_IMAGE}\` (bench/real-image.ts), pushed with \`dogestry push\` (lz4) to a directory that \`dogestry registry\` serves. Medians of ${RUNS} runs; each pull onto an engine holding no image.
+
+| measure | result | goal |
+|---|---|---|
+${rows.join('\n')}
+
+Every run (seconds): distribution ${(m.theirs ?? []).map((x) => x.toFixed(2)).join('/')}; dogestry ${(m.ours ?? []).map((x) => x.toFixed(2)).join('/')}.
+The distribution registry serves the gzip layers \`docker push\` made; the engine decompresses them. dogestry's serves uncompressed tars decoded from lz4 as they stream, hashed on the way.
+`;
+    await writeFile(join(REPO_ROOT, 'bench', 'REGISTRY.md'), md);
+    console.log(md);
+  } finally {
+    await ours?.stop();
+    await stopChild(distribution);
+    await run(join(REPO_ROOT, 'scripts', 'dockerd.sh'), ['stop', engineDir]).catch(() => {});
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
