@@ -30,6 +30,8 @@ interface View {
 
 /** How long a repository's view is reused before its tags are read again. */
 const VIEW_MS = 5_000;
+/** Views kept at most: a client asking for many names (most of them unknown) cannot grow memory without bound. */
+const MAX_VIEWS = 1_000;
 
 export interface ServedBlob {
   readonly size: number;
@@ -71,7 +73,8 @@ export class Repositories {
       }
     }
     if (hex === undefined) {
-      if ((await this.view(name)).tags.size === 0) throw nameUnknown(name);
+      // Where the remote lists, a name with no tags is unknown; elsewhere nothing can tell.
+      if (this.remote.capabilities.list && (await this.view(name)).tags.size === 0) throw nameUnknown(name);
       throw manifestUnknown(name, reference);
     }
     const bytes = await format.readSmallBlob(this.remote, hex);
@@ -120,6 +123,7 @@ export class Repositories {
       if (view && Date.now() - view.at < VIEW_MS && (need === undefined || view.blobs.has(need))) return view;
     }
     const fresh = this.readView(name);
+    if (this.views.size >= MAX_VIEWS) this.views.clear();
     this.views.set(name, fresh);
     fresh.catch(() => this.views.delete(name));
     return fresh;
