@@ -5,7 +5,7 @@
  * side yet), and the peak RSS of our server while 4 clients (skopeo) pull at once.
  * Writes bench/REGISTRY.md.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,6 @@ async function main(): Promise<void> {
     join(work, 'distribution.yml'),
     `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(work, 'distribution')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\nlog:\n  level: error\n`,
   );
-  const { spawn } = await import('node:child_process');
   const distribution = spawn('docker-registry', ['serve', join(work, 'distribution.yml')], { stdio: 'ignore' });
   let ours: Awaited<ReturnType<typeof startRegistryProcess>> | undefined;
   try {
@@ -71,7 +70,6 @@ async function main(): Promise<void> {
       m.ours?.push(await seconds(() => docker('pull', `${ours?.host}/${REAL_IMAGE}`)));
     }
     // Four clients at once, then the server's peak RSS (VmHWM of its process).
-    const pid = (await run('pgrep', ['-f', `registry ${remote} --listen`])).stdout.trim().split('\n')[0];
     const four = await seconds(() =>
       Promise.all(
         [1, 2, 3, 4].map((i) =>
@@ -79,7 +77,7 @@ async function main(): Promise<void> {
         ),
       ),
     );
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const status = await readFile(`/proc/${ours.pid}/status`, 'utf8');
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
     const rows = [
       `| docker pull through dogestry registry / through the distribution registry | ${(median(m.ours ?? []) / median(m.theirs ?? [])).toFixed(2)} (${median(m.ours ?? []).toFixed(2)} s vs ${median(m.theirs ?? []).toFixed(2)} s) | <= 0.9 |`,

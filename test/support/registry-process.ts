@@ -8,6 +8,7 @@ export interface RegistryProcess {
   readonly url: string;
   /** `127.0.0.1:PORT`, as image references name it. */
   readonly host: string;
+  readonly pid: number;
   /** Stop it; answers what it wrote to stderr (its request log). */
   stop(): Promise<string>;
 }
@@ -30,6 +31,7 @@ export async function startRegistryProcess(remote: string, flags: readonly strin
   return {
     url,
     host: url.replace(/^https?:\/\//, ''),
+    pid: child.pid as number,
     stop: async () => {
       await stopChild(child);
       return stderr;

@@ -166,13 +166,13 @@ class DetectingDecoder implements Encoder {
 }
 
 /** A zlib decoder (gunzip: every member of a multi-member stream; zstd: every frame) as a push-style decoder. */
-function zlibDecoder(gunzip: Transform, output: ByteOutput): Encoder {
-  const emptied = pump(gunzip, output);
+function zlibDecoder(decoder: Transform, output: ByteOutput): Encoder {
+  const emptied = pump(decoder, output);
   emptied.catch(() => {}); // awaited by write and end
   return {
-    write: (chunk) => (gunzip.write(chunk) ? undefined : Promise.race([once(gunzip, 'drain').then(() => {}), emptied])),
+    write: (chunk) => (decoder.write(chunk) ? undefined : Promise.race([once(decoder, 'drain').then(() => {}), emptied])),
     end: async () => {
-      gunzip.end();
+      decoder.end();
       await emptied;
     },
   };

@@ -277,8 +277,11 @@ export class Lz4FrameSplitter implements Framer {
           }
           this.remaining = value & 0x7fffffff;
           if (this.remaining > this.maxBlock) throw new FormatError('corrupt lz4 stream: a block larger than its frame allows');
-          this.block = { raw: (value & UNCOMPRESSED_BLOCK) !== 0, parts: [], length: 0 };
-          this.blocks.push(this.block);
+          // Blocks are gathered only for frames decoded here; lz4-napi gets the others whole.
+          if (this.byBlock) {
+            this.block = { raw: (value & UNCOMPRESSED_BLOCK) !== 0, parts: [], length: 0 };
+            this.blocks.push(this.block);
+          }
           this.state = 'block';
           break;
         }

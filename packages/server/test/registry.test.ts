@@ -160,6 +160,27 @@ describe('registry face: reads', () => {
     }
   });
 
+  it('a manifest asked for by tag is read from the remote once, not again to be served', async () => {
+    const reads: string[] = [];
+    const counting = Object.create(remote) as MemoryRemote;
+    counting.read = (key, opts) => {
+      reads.push(key);
+      return remote.read(key, opts);
+    };
+    const served = await startRegistry({ remote: counting, listen: '127.0.0.1:0' });
+    try {
+      const response = await fetch(`${served.url}/v2/other/manifests/1`);
+      const digest = response.headers.get('docker-content-digest') as string;
+      await response.arrayBuffer();
+      assert.deepEqual(
+        reads.filter((k) => k === `blobs/sha256/${digest.slice(7)}`),
+        [`blobs/sha256/${digest.slice(7)}`],
+      );
+    } finally {
+      await served.close();
+    }
+  });
+
   it('writes are refused as UNSUPPORTED: this registry serves pulls only', async () => {
     const response = await get('/v2/team/app/blobs/uploads/', { method: 'POST' });
     assert.equal(response.status, 405);

@@ -26,6 +26,8 @@ interface View {
   readonly at: number;
   readonly tags: Map<string, string>;
   readonly blobs: Map<string, Blob>;
+  /** The manifests read for it, already checked against their digests: served without reading them again. */
+  readonly manifests: Map<string, Buffer>;
 }
 
 /** How long a repository's view is reused before its tags are read again. */
@@ -77,10 +79,13 @@ export class Repositories {
       if (this.remote.capabilities.list && (await this.view(name)).tags.size === 0) throw nameUnknown(name);
       throw manifestUnknown(name, reference);
     }
-    const bytes = await format.readSmallBlob(this.remote, hex);
-    const manifest = format.parseManifest(bytes, format.blobKey(hex));
-    if (!isDigest(reference)) remember((await this.view(name)).blobs, hex, bytes.length, manifest);
-    return { bytes, digest: `sha256:${hex}`, mediaType: manifest.mediaType ?? format.MEDIA_MANIFEST };
+    const view = await this.view(name);
+    let bytes = view.manifests.get(hex);
+    if (!bytes) {
+      bytes = await format.readSmallBlob(this.remote, hex);
+      remember(view, hex, bytes, format.parseManifest(bytes, format.blobKey(hex)));
+    }
+    return { bytes, digest: `sha256:${hex}`, mediaType: view.blobs.get(hex)?.mediaType ?? format.MEDIA_MANIFEST };
   }
 
   private async assertListable(): Promise<void> {
@@ -132,34 +137,32 @@ export class Repositories {
   private async readView(name: string): Promise<View> {
     const at = Date.now();
     const tags = new Map<string, string>();
-    const blobs = new Map<string, Blob>();
+    const view: View = { at, tags, blobs: new Map(), manifests: new Map() };
     await this.remote.prepare?.('list');
-    if (!this.remote.capabilities.list) return { at, tags, blobs };
+    if (!this.remote.capabilities.list) return view;
     const found = (await listTagKeys(this.remote, `${format.REPOSITORIES_PREFIX}${name}/`)).filter((t) => t.name === name);
     for (const nameTag of found) {
       const hex = await format.readPointer(this.remote, format.tagKey(nameTag)).catch(() => undefined);
       if (!hex) continue;
       tags.set(nameTag.tag, hex);
-      if (blobs.has(hex)) continue;
-      let manifest: format.ImageManifest;
-      let size: number;
+      if (view.manifests.has(hex)) continue;
       try {
         const bytes = await format.readSmallBlob(this.remote, hex);
-        size = bytes.length;
-        manifest = format.parseManifest(bytes, format.blobKey(hex));
+        remember(view, hex, bytes, format.parseManifest(bytes, format.blobKey(hex)));
       } catch (error) {
         if (error instanceof NotFoundError || error instanceof DigestMismatchError) continue; // a damaged tag: `verify` names it
         throw error;
       }
-      remember(blobs, hex, size, manifest);
     }
-    return { at, tags, blobs };
+    return view;
   }
 }
 
 /** A manifest and what it references, as blobs of the repository. */
-function remember(blobs: Map<string, Blob>, hex: string, size: number, manifest: format.ImageManifest): void {
-  blobs.set(hex, { size, kind: 'manifest', mediaType: manifest.mediaType ?? format.MEDIA_MANIFEST });
+function remember(view: View, hex: string, bytes: Buffer, manifest: format.ImageManifest): void {
+  const { blobs } = view;
+  view.manifests.set(hex, bytes);
+  blobs.set(hex, { size: bytes.length, kind: 'manifest', mediaType: manifest.mediaType ?? format.MEDIA_MANIFEST });
   const { config } = manifest;
   blobs.set(config.digest.slice(7), { size: config.size, kind: 'config', mediaType: config.mediaType });
   for (const layer of manifest.layers) blobs.set(layer.digest.slice(7), { size: layer.size, kind: 'layer', mediaType: layer.mediaType });
