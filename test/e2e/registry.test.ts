@@ -2,17 +2,19 @@
  * `dogestry registry` against the real clients: an image pushed with `dogestry push` to a
  * directory remote is pulled by Docker 20.10 (`docker pull`, then with `docker login` and
  * htpasswd users), skopeo (inspect, copy), Podman and containerd's ctr, each getting the same
- * image ID. The registry runs as the real CLI, in its own process, stopped by PID.
+ * image ID; and each of them pushes the image into the registry, which `dogestry pull` then
+ * loads with the same image ID. The registry runs as the real CLI, in its own process,
+ * stopped by PID.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { promisify } from 'node:util';
 import { push } from '@dogestry/core';
-import { CLI } from '../support/cli.js';
+import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { stopChild } from '../support/process.js';
 import { startRegistryProcess } from '../support/registry-process.js';
@@ -84,6 +86,47 @@ it('docker pull, skopeo inspect and copy, podman pull, ctr pull: each gets the i
     const log = await registry.stop();
     assert.match(log, /GET \/v2\/team\/app\/manifests\/1 200/, 'each request is logged');
   }
+});
+
+it('docker push, skopeo copy, podman push and ctr push into it; dogestry pull loads each with the same image ID', async () => {
+  const registry = await serve();
+  const podmanRoot = join(work, 'podman-push');
+  const podman = ['--root', join(podmanRoot, 'root'), '--runroot', join(podmanRoot, 'run'), '--storage-driver', 'vfs'];
+  const containerd = await startContainerd();
+  const ctr = (...args: string[]) => run('ctr', ['--address', containerd.socket, ...args]);
+  try {
+    await dockerd.docker('load', '-i', image.tarPath);
+    await dockerd.docker('tag', 'team/app:1', `${registry.host}/pushed/docker:1`);
+    await dockerd.docker('push', `${registry.host}/pushed/docker:1`);
+    await run('skopeo', [
+      'copy',
+      '--dest-tls-verify=false',
+      `docker-archive:${image.tarPath}`,
+      `docker://${registry.host}/pushed/skopeo:1`,
+    ]);
+    await run('podman', [...podman, 'load', '-q', '-i', image.tarPath]);
+    await run('podman', [...podman, 'push', '--tls-verify=false', '-q', 'team/app:1', `${registry.host}/pushed/podman:1`]);
+    await ctr('images', 'import', '--all-platforms', image.tarPath);
+    await ctr('images', 'tag', 'docker.io/team/app:1', `${registry.host}/pushed/ctr:1`);
+    await ctr('images', 'push', '--plain-http', `${registry.host}/pushed/ctr:1`);
+  } finally {
+    await run('podman', [...podman, 'system', 'reset', '--force']).catch(() => {});
+    await containerd.stop();
+    await registry.stop();
+  }
+  const marker = JSON.parse(await readFile(join(remote, 'dogestry.json'), 'utf8')) as { features: string[] };
+  assert.ok(marker.features.includes('registry'), 'the first registry push adds the feature');
+  for (const client of ['docker', 'skopeo', 'podman', 'ctr']) {
+    await dockerd.docker('rmi', '-f', image.imageId).catch(() => '');
+    const pulled = await runCli(['pull', remote, `pushed/${client}:1`, '--docker-host', dockerd.host], {
+      cwd: work,
+      env: { ...process.env, XDG_CACHE_HOME: join(work, `cache-${client}`), DOGESTRY_DEBUG: '1' },
+    });
+    assert.equal(pulled.code, 0, `${client}: ${pulled.stderr}`);
+    assert.equal((await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', `pushed/${client}:1`)).trim(), image.imageId, client);
+  }
+  const verified = await runCli(['verify', remote], { cwd: work });
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
 });
 
 it('with htpasswd users: docker pull is refused until docker login, then pulls', async () => {

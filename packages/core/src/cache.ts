@@ -5,10 +5,11 @@ import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { decodeInto } from './compression.js';
+import { createDecoder, decodeInto, type Encoder } from './compression.js';
 import type { BlobReader } from './docker/load-tar.js';
 import { CacheCorruptError, CacheError, DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
 import { blobKey } from './format.js';
+import type { ByteOutput } from './framed-codec.js';
 import { type ProgressListener, progressCounter } from './progress.js';
 import type { Remote } from './remote.js';
 import { streamHash } from './sha256.js';
@@ -56,10 +57,21 @@ export class BlobCache {
     return new CacheError(`the pull cache at ${this.dir} failed to ${what}: ${error.message}; ${advice}`, { cause: error });
   }
 
-  /** A blob of `size` decoded bytes, to be fetched into the cache and read while it arrives. */
-  fill(hex: string, size: number): CacheFill {
-    return new CacheFill(this, hex, size);
+  /**
+   * A blob of `size` decoded bytes, to be fetched into the cache and read while it arrives.
+   * `compressed`: the layer is stored as a gzip or zstd blob under its compressed digest (a
+   * registry client pushed it): that blob is fetched, checked against its own digest, and
+   * decompressed; the tar's size is known only once it is cached.
+   */
+  fill(hex: string, size: number | undefined, compressed?: CompressedSource): CacheFill {
+    return new CacheFill(this, hex, size, compressed);
   }
+}
+
+/** Where a layer stored compressed under another digest comes from: that blob's digest and size. */
+export interface CompressedSource {
+  readonly hex: string;
+  readonly size: number;
 }
 
 /**
@@ -76,13 +88,27 @@ export class CacheFill {
   private verified = false;
   private failure: Error | undefined;
   private waiters: (() => void)[] = [];
+  private length: number | undefined;
 
   constructor(
     private readonly cache: BlobCache,
     readonly hex: string,
-    readonly size: number,
+    size: number | undefined,
+    private readonly compressed?: CompressedSource,
   ) {
     this.tmp = join(cache.dir, 'tmp', randomUUID());
+    this.length = size;
+  }
+
+  /** Whether the decoded size is known before the fill (not for a compressed source, until it is cached). */
+  get sizeKnown(): boolean {
+    return this.length !== undefined;
+  }
+
+  /** The decoded size: known from the start, or once `fetch` has cached a compressed source. */
+  get size(): number {
+    if (this.length === undefined) throw new RangeError(`the size of sha256:${this.hex} is known only once it is cached`);
+    return this.length;
   }
 
   /**
@@ -94,7 +120,8 @@ export class CacheFill {
     try {
       stop?.throwIfAborted();
       const cached = await stat(this.cache.path(this.hex)).catch(() => undefined);
-      if (cached?.size === this.size) {
+      if (cached && this.length === undefined) this.length = cached.size;
+      if (cached && cached.size === this.length) {
         // Its hash is checked as a load reads it (see reader), which reads every byte anyway.
         this.fromCache = true;
         this.settle();
@@ -154,7 +181,7 @@ export class CacheFill {
   }
 
   private async download(remote: Remote, emit: ProgressListener | undefined, stop: AbortSignal | undefined): Promise<number> {
-    const key = blobKey(this.hex);
+    const key = blobKey(this.compressed?.hex ?? this.hex);
     await this.cache.prepare();
     const body = await remote.read(key);
     if (!body)
@@ -169,7 +196,7 @@ export class CacheFill {
     const onStop = () => body.destroy(stop?.reason);
     stop?.addEventListener('abort', onStop, { once: true });
     const hash = streamHash();
-    const progress = progressCounter(emit, `sha256:${this.hex}`, this.size);
+    const progress = progressCounter(emit, `sha256:${this.hex}`, this.length);
     const out = createWriteStream(this.tmp, { highWaterMark: 4 * 1024 * 1024 });
     let cacheFailure: Error | undefined;
     const written = finished(out).catch((error: Error) => {
@@ -179,10 +206,12 @@ export class CacheFill {
     written.catch(() => {}); // awaited below, or raced while writing
     let decoded = 0;
     let stored: number;
+    const unpacking = this.compressed ? unpacker(this.compressed, key) : undefined;
     try {
-      stored = await decodeInto(body, (chunk) => {
+      const take: ByteOutput = (chunk) => {
         decoded += chunk.length;
-        if (decoded > this.size) throw new DigestMismatchError(key, `sha256:${this.hex}`, `more than the ${this.size} bytes recorded`);
+        if (this.length !== undefined && decoded > this.length)
+          throw new DigestMismatchError(key, `sha256:${this.hex}`, `more than the ${this.length} bytes recorded`);
         const hashing = hash.update(chunk);
         progress(chunk.length);
         const more = out.write(chunk, (error) => {
@@ -191,7 +220,13 @@ export class CacheFill {
           this.wake();
         });
         return both(hashing, more ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]));
-      });
+      };
+      if (unpacking) {
+        const decoder = createDecoder(take);
+        stored = await decodeInto(body, (chunk) => unpacking.write(chunk, decoder));
+        await decoder.end();
+        await unpacking.check();
+      } else stored = await decodeInto(body, take);
       out.end();
       await written;
     } catch (error) {
@@ -211,8 +246,14 @@ export class CacheFill {
       stop?.removeEventListener('abort', onStop);
     }
     const digest = `sha256:${await hash.digest()}`;
-    if (digest !== `sha256:${this.hex}` || decoded !== this.size)
-      throw new DigestMismatchError(key, `sha256:${this.hex}`, decoded === this.size ? digest : `${decoded} of ${this.size} bytes`);
+    const size = this.length ?? decoded;
+    if (digest !== `sha256:${this.hex}` || decoded !== size)
+      throw new DigestMismatchError(
+        this.compressed ? `${key} (decompressed: the diffID)` : key,
+        `sha256:${this.hex}`,
+        decoded === size ? digest : `${decoded} of ${size} bytes`,
+      );
+    this.length = size;
     await rename(this.tmp, this.cache.path(this.hex)).catch((error: Error) => {
       throw this.cache.failed(error, `store sha256:${this.hex}`);
     });
@@ -262,4 +303,25 @@ export class CacheFill {
     this.waiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/**
+ * The compressed blob between storage and the tar decoder: counted and hashed against its own
+ * digest, which `check` confirms once it has all passed.
+ */
+function unpacker(source: CompressedSource, key: string) {
+  const hash = streamHash();
+  let size = 0;
+  return {
+    write(chunk: Buffer, decoder: Encoder): Promise<void> | undefined {
+      size += chunk.length;
+      if (size > source.size) throw new DigestMismatchError(key, `sha256:${source.hex}`, `more than the ${source.size} bytes recorded`);
+      return both(hash.update(chunk), decoder.write(chunk));
+    },
+    async check(): Promise<void> {
+      const digest = `sha256:${await hash.digest()}`;
+      if (digest !== `sha256:${source.hex}` || size !== source.size)
+        throw new DigestMismatchError(key, `sha256:${source.hex}`, size === source.size ? digest : `${size} of ${source.size} bytes`);
+    },
+  };
 }

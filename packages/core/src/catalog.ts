@@ -4,7 +4,8 @@ import {
   assertWritable,
   blobKey,
   checkMarker,
-  parseManifest,
+  isImageConfig,
+  parseStoredManifest,
   REPOSITORIES_PREFIX,
   readPointer,
   readSmallBlob,
@@ -29,6 +30,12 @@ export interface ImageListing {
   readonly pushedAt?: string;
   /** Set when the tag cannot be read (a damaged tag, manifest missing or corrupt): what is wrong. Run `verify`. */
   readonly problem?: string;
+  /**
+   * Set when the tag names no image but what a registry client pushed (feature `registry`): an
+   * image index, or an OCI artifact (its artifact type); `imageId` is then empty and `size`
+   * and `layers` count the index's manifests or the artifact's blobs as stored.
+   */
+  readonly artifact?: string;
 }
 
 export async function assertListable(remote: Remote, what: string): Promise<void> {
@@ -73,14 +80,17 @@ export async function listImages(options: RemoteSelection & { readonly name?: st
         try {
           const [manifestHex, stat] = await Promise.all([readPointer(remote, key), remote.stat(key)]);
           if (!manifestHex) return undefined; // removed while we listed
-          const manifest = parseManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
+          const manifest = parseStoredManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
+          const image = manifest.config !== undefined && isImageConfig(manifest.config);
+          const parts = manifest.kind === 'index' ? manifest.manifests : manifest.layers;
           const row: ImageListing = {
             name: nameTag.name,
             tag: nameTag.tag,
-            imageId: manifest.config.digest,
+            imageId: image ? (manifest.config?.digest ?? '') : '',
             manifestDigest: `sha256:${manifestHex}`,
-            size: manifest.layers.reduce((sum, l) => sum + l.size, 0),
-            layers: manifest.layers.length,
+            size: parts.reduce((sum, l) => sum + l.size, 0),
+            layers: parts.length,
+            ...(image ? {} : { artifact: manifest.artifactType ?? manifest.config?.mediaType ?? manifest.mediaType }),
           };
           return stat?.modified ? { ...row, pushedAt: stat.modified.toISOString() } : row;
         } catch (error) {

@@ -82,6 +82,12 @@ export class FormatError extends DogestryError {
   static override readonly exitCode = 4;
 }
 
+/** What a reference names is an image index or an OCI artifact (a Helm chart, a signature), not one image an engine can load. */
+export class NotAnImageError extends DogestryError {
+  static override readonly code = 'NOT_AN_IMAGE';
+  static override readonly exitCode = 4;
+}
+
 /** The remote refused our credentials, or we have none. */
 export class AuthError extends DogestryError {
   static override readonly code = 'AUTH';

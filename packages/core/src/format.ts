@@ -1,136 +1,57 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DigestMismatchError, FormatError, LegacyFormatError, NotFoundError, ReadOnlyError, UpgradeRequiredError } from './errors.js';
+import { decode } from './compression.js';
+import {
+  DigestMismatchError,
+  DogestryError,
+  FormatError,
+  LegacyFormatError,
+  NotFoundError,
+  ReadOnlyError,
+  UpgradeRequiredError,
+} from './errors.js';
+import { checkConfig, type ImageManifest, parseManifest } from './manifest.js';
 import { assertDigestHex, assertName, assertTag, hexOf, type NameTag } from './reference.js';
 import type { Remote } from './remote.js';
 import { readAll } from './streams.js';
+
+export * from './manifest.js';
 
 /** Repository format version this code reads and writes; see docs/FORMAT.md. */
 export const FORMAT_VERSION = 2;
 
 export const MARKER_KEY = 'dogestry.json';
-export const MEDIA_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const MEDIA_CONFIG = 'application/vnd.oci.image.config.v1+json';
-/** Layers are described by their uncompressed tar; encoding is a storage detail (magic bytes). */
-export const MEDIA_LAYER = 'application/vnd.oci.image.layer.v1.tar';
-
 export const blobKey = (hex: string): string => `blobs/sha256/${assertDigestHex(hex)}`;
 export const imageKey = (imageIdHex: string): string => `images/sha256/${assertDigestHex(imageIdHex)}`;
 export const tagKey = (ref: NameTag): string => `repositories/${assertName(ref.name)}/${assertTag(ref.tag)}`;
 export const REPOSITORIES_PREFIX = 'repositories/';
 export const IMAGES_PREFIX = 'images/sha256/';
 export const TMP_PREFIX = 'tmp/';
-
-export interface Descriptor {
-  readonly mediaType: string;
-  readonly digest: string;
-  /** Uncompressed size for layers, exact size for config. */
-  readonly size: number;
-}
-
-/** An OCI image manifest whose layer digests are diffIDs (uncompressed). */
-export interface ImageManifest {
-  readonly schemaVersion: 2;
-  readonly mediaType: typeof MEDIA_MANIFEST;
-  readonly config: Descriptor;
-  readonly layers: readonly Descriptor[];
-}
-
-export function buildManifest(
-  config: { digest: string; size: number },
-  layers: readonly { digest: string; size: number }[],
-): ImageManifest {
-  return {
-    schemaVersion: 2,
-    mediaType: MEDIA_MANIFEST,
-    config: { mediaType: MEDIA_CONFIG, digest: config.digest, size: config.size },
-    layers: layers.map((l) => ({ mediaType: MEDIA_LAYER, digest: l.digest, size: l.size })),
-  };
-}
-
-/** Canonical bytes of a manifest: the same image always gives the same manifest digest. */
-export function serializeManifest(manifest: ImageManifest): Buffer {
-  return Buffer.from(JSON.stringify(manifest));
-}
-
-/** Sizes past this are no layer's: a manifest claiming them is corrupt, not big. */
-const MAX_LAYER_SIZE = 2 ** 40;
-const MAX_LAYERS = 4096;
-
 /**
- * Parse and fully validate a stored manifest: everything pull, verify and gc rely on is
- * checked here, so a hostile or damaged manifest is a `FormatError` (exit 4), never a
- * TypeError or a key built from a bad digest.
+ * Feature `registry`: which blobs (uploaded or mounted there) and manifests (pushed there) a
+ * repository of the registry face holds: `links/<name>/blobs/sha256/<hex>`, `links/<name>/manifests/sha256/<hex>`.
  */
-export function parseManifest(bytes: Buffer, key: string): ImageManifest {
-  const m = parseJsonObject(bytes, key);
-  if (m.schemaVersion !== 2) throw new FormatError(`${key} is not an OCI image manifest (schemaVersion is not 2)`);
-  if (m.mediaType !== undefined && m.mediaType !== MEDIA_MANIFEST) {
-    throw new FormatError(`${key} is a ${String(m.mediaType)}, not an image manifest: dogestry pulls container images only`);
-  }
-  if (!Array.isArray(m.layers) || m.layers.length > MAX_LAYERS) throw new FormatError(`${key} has no valid layers list`);
-  const config = descriptorOf(m.config, `${key} config`, 64 * 1024 * 1024);
-  const layers = m.layers.map((d: unknown, i: number) => {
-    const layer = descriptorOf(d, `${key} layer ${i}`, MAX_LAYER_SIZE);
-    if (layer.mediaType !== MEDIA_LAYER) {
-      throw new UpgradeRequiredError(
-        `${key} layer ${i} is stored as ${JSON.stringify(layer.mediaType)}, which this dogestry cannot read: upgrade dogestry`,
-      );
-    }
-    return layer;
-  });
-  return { schemaVersion: 2, mediaType: MEDIA_MANIFEST, config, layers };
-}
-
-function descriptorOf(value: unknown, what: string, maxSize: number): Descriptor {
-  const d = value as Partial<Descriptor> | null;
-  if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new FormatError(`${what} is not a descriptor`);
-  if (typeof d.mediaType !== 'string') throw new FormatError(`${what} has no media type`);
-  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0 || d.size > maxSize) {
-    throw new FormatError(`${what} has an impossible size ${JSON.stringify(d.size)}`);
-  }
-  if (typeof d.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(d.digest)) {
-    throw new FormatError(`${what} has a malformed digest ${JSON.stringify(d.digest)?.slice(0, 100)}`);
-  }
-  return { mediaType: d.mediaType, digest: d.digest, size: d.size };
-}
-
-function parseJsonObject(bytes: Buffer, key: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch (cause) {
-    throw new FormatError(`${key} is not JSON`, { cause });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FormatError(`${key} is not a JSON object`);
-  return value as Record<string, unknown>;
-}
-
-/**
- * Check an image config against its manifest: JSON, and `rootfs.diff_ids` exactly the
- * manifest's layer digests in order (what an engine's load checks, found here instead).
- */
-export function checkConfig(bytes: Buffer, key: string, manifest: ImageManifest): void {
-  const config = parseJsonObject(bytes, key);
-  const rootfs = config.rootfs as { type?: unknown; diff_ids?: unknown } | undefined;
-  const diffIds = rootfs?.diff_ids;
-  if (!Array.isArray(diffIds) || diffIds.some((d) => typeof d !== 'string')) throw new FormatError(`${key} has no rootfs.diff_ids`);
-  const layers = manifest.layers.map((l) => l.digest);
-  if (diffIds.length !== layers.length || diffIds.some((d, i) => d !== layers[i])) {
-    throw new FormatError(`${key} lists layers (rootfs.diff_ids) that disagree with its manifest`);
-  }
-}
+export const LINKS_PREFIX = 'links/';
+export const linkKey = (name: string, kind: 'blobs' | 'manifests', hex: string): string =>
+  `${LINKS_PREFIX}${assertName(name)}/${kind}/sha256/${assertDigestHex(hex)}`;
+/** Feature `registry`: `referrers/sha256/<subject hex>/<manifest hex>`, one empty key per manifest naming that subject. */
+export const REFERRERS_PREFIX = 'referrers/sha256/';
+export const referrerKey = (subjectHex: string, manifestHex: string): string =>
+  `${REFERRERS_PREFIX}${assertDigestHex(subjectHex)}/${assertDigestHex(manifestHex)}`;
 
 /** Manifest and config of one image, each verified by digest and checked against the other. */
-export async function readImage(remote: Remote, manifestHex: string): Promise<{ manifest: ImageManifest; config: Buffer }> {
+export async function readImage(
+  remote: Remote,
+  manifestHex: string,
+): Promise<{ manifest: ImageManifest; config: Buffer; diffIds: string[] }> {
   const manifest = parseManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
   const configHex = hexOf(manifest.config.digest);
   const config = await readSmallBlob(remote, configHex);
   if (config.length !== manifest.config.size) {
     throw new FormatError(`${blobKey(configHex)} is ${config.length} bytes but its manifest says ${manifest.config.size}`);
   }
-  checkConfig(config, blobKey(configHex), manifest);
-  return { manifest, config };
+  const diffIds = checkConfig(config, blobKey(configHex), manifest);
+  return { manifest, config, diffIds };
 }
 
 export function sha256Hex(bytes: Buffer): string {
@@ -142,7 +63,14 @@ export async function readSmallBlob(remote: Remote, hex: string): Promise<Buffer
   const key = blobKey(hex);
   const stream = await remote.read(key);
   if (!stream) throw new NotFoundError(`${key} is missing on ${remote.url}; the repository is incomplete: run \`dogestry verify\``);
-  const bytes = await readAll(stream, 64 * 1024 * 1024);
+  // Stored bytes decode to the content (a blob the registry took that begins with a magic number is stored wrapped).
+  let bytes: Buffer;
+  try {
+    bytes = await readAll(Readable.from(decode(stream)), 64 * 1024 * 1024);
+  } catch (error) {
+    if (error instanceof DogestryError || (error as NodeJS.ErrnoException).code?.startsWith('E')) throw error;
+    throw new DigestMismatchError(key, `sha256:${hex}`, `undecodable content (${(error as Error).message})`);
+  }
   const actual = sha256Hex(bytes);
   if (actual !== hex) throw new DigestMismatchError(key, `sha256:${hex}`, `sha256:${actual}`);
   return bytes;
@@ -180,7 +108,7 @@ export const pointerBody = (hex: string): Buffer => Buffer.from(`sha256:${hex}\n
  * zstd-encoded; a push adds it before it first writes one, so writers that could not read
  * them back (or would take them for broken) refuse the remote.
  */
-export const KNOWN_FEATURES: readonly string[] = ['leases', 'zstd'];
+export const KNOWN_FEATURES: readonly string[] = ['leases', 'zstd', 'registry'];
 /** What every writer adds to the marker. */
 export const WRITER_FEATURES: readonly string[] = ['leases'];
 

@@ -8,11 +8,14 @@ import {
   ensureMarker,
   IMAGES_PREFIX,
   imageKey,
-  parseManifest,
+  LINKS_PREFIX,
+  parseStoredManifest,
+  REFERRERS_PREFIX,
   REPOSITORIES_PREFIX,
   readPointer,
   readSmallBlob,
   readText,
+  referencedBlobs,
   TMP_PREFIX,
 } from './format.js';
 import { GC_PREFIX, type HeldKey, isLive, LEASES_PREFIX, leaseIdOf, listHeld, type RenewedKey, takeGcMarker, tmpOwner } from './lease.js';
@@ -55,6 +58,8 @@ export interface GcReport {
     readonly markers: GcCount;
     /** The transport's own leftovers: a directory's temporary files, S3's unfinished multipart uploads. */
     readonly transport: GcCount;
+    /** The registry face's per-repository links and referrers entries whose content went (feature `registry`). */
+    readonly links: GcCount;
   };
   readonly freed: GcCount;
   /** Tags whose image could not be read (their blobs could not be marked): run `verify`. */
@@ -94,7 +99,7 @@ function emptyReport(remote: Remote, dryRun: boolean, graceSeconds: number): GcR
     dryRun,
     graceSeconds,
     kept: { tags: 0, blobs: 0, images: 0, leases: 0 },
-    deleted: { blobs: none, images: none, temporary: none, leases: none, tickets: none, markers: none, transport: none },
+    deleted: { blobs: none, images: none, temporary: none, leases: none, tickets: none, markers: none, transport: none, links: none },
     freed: none,
     problems: [],
   };
@@ -130,6 +135,7 @@ class Collection {
       tagJobs.push(this.limit(() => this.markTag(key)));
     }
     await Promise.all(tagJobs);
+    const links = await this.markRegistryRoots();
 
     const images = await this.sweepKeys(IMAGES_PREFIX, (key) => !this.images.has(key.slice(IMAGES_PREFIX.length)), this.graceSeconds);
     const blobs = await this.sweepKeys('blobs/sha256/', (key) => !this.blobs.has(key.slice('blobs/sha256/'.length)), this.graceSeconds);
@@ -149,7 +155,8 @@ class Collection {
     );
     const tickets = await this.sweepTickets();
     const transport = await this.sweepTransport();
-    const deleted = { blobs, images, temporary, leases: deadLeases, tickets, markers, transport };
+    const staleLinks = await this.sweepRegistryIndex(links);
+    const deleted = { blobs, images, temporary, leases: deadLeases, tickets, markers, transport, links: staleLinks };
     const all = Object.values(deleted);
     return {
       remote: this.remote.url,
@@ -182,16 +189,75 @@ class Collection {
     }
   }
 
-  /** Mark a manifest blob and everything it names. */
+  /** Mark a manifest blob and everything it names: config and layers, or an index's manifests. */
   private async markManifest(hex: string): Promise<void> {
     this.blobs.add(hex);
     if (this.manifests.has(hex)) return;
     this.manifests.add(hex);
-    const manifest = parseManifest(await readSmallBlob(this.remote, hex), blobKey(hex));
-    const configHex = hexOf(manifest.config.digest);
-    this.blobs.add(configHex);
-    this.images.add(configHex);
-    for (const layer of manifest.layers) this.blobs.add(hexOf(layer.digest));
+    const manifest = parseStoredManifest(await readSmallBlob(this.remote, hex), blobKey(hex));
+    if (manifest.config) this.images.add(hexOf(manifest.config.digest));
+    const { blobs, manifests } = referencedBlobs(manifest);
+    for (const blob of blobs) this.blobs.add(blob);
+    for (const child of manifests) await this.markManifest(child);
+  }
+
+  /**
+   * The registry face's roots (feature `registry`): what a repository's links name while they
+   * are younger than the grace (an upload or an untagged manifest a client is still pushing
+   * around), then every manifest whose subject is marked (signatures, SBOMs of kept images),
+   * until no more are found. Answers the keys seen, for the sweep.
+   */
+  private async markRegistryRoots(): Promise<{ links: string[]; referrers: string[] }> {
+    const links: string[] = [];
+    const jobs: Promise<void>[] = [];
+    for await (const key of this.remote.list(LINKS_PREFIX)) {
+      links.push(key);
+      const link = parseLink(key);
+      if (!link) continue;
+      jobs.push(
+        this.limit(async () => {
+          const stat = await this.remote.stat(key);
+          if (!stat || this.isOlder(stat.modified, this.graceSeconds)) return;
+          if (link.kind === 'blobs') this.blobs.add(link.hex);
+          else await this.markManifest(link.hex).catch((error) => this.noteBroken(key, error));
+        }),
+      );
+    }
+    await Promise.all(jobs);
+    const referrers: string[] = [];
+    for await (const key of this.remote.list(REFERRERS_PREFIX)) referrers.push(key);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const key of referrers) {
+        const entry = parseReferrer(key);
+        if (!entry || !this.manifests.has(entry.subject) || this.manifests.has(entry.manifest)) continue;
+        await this.markManifest(entry.manifest).catch((error) => this.noteBroken(key, error));
+        grew = true;
+      }
+    }
+    return { links, referrers };
+  }
+
+  private noteBroken(key: string, error: unknown): void {
+    tolerateBroken(error);
+    this.problems.push(`${key}: ${(error as Error).message}`);
+  }
+
+  /** Links and referrers entries whose blob or manifest is not kept, older than the grace. */
+  private async sweepRegistryIndex(seen: { links: string[]; referrers: string[] }): Promise<GcCount> {
+    const doomed: string[] = [];
+    await Promise.all(
+      [...seen.links, ...seen.referrers].map((key) =>
+        this.limit(async () => {
+          const hex = parseLink(key)?.hex ?? parseReferrer(key)?.manifest;
+          if (hex !== undefined && this.blobs.has(hex)) return;
+          const stat = await this.remote.stat(key);
+          if (stat && this.isOlder(stat.modified, this.graceSeconds)) doomed.push(key);
+        }),
+      ),
+    );
+    await this.delete(doomed);
+    return { count: doomed.length, bytes: 0 };
   }
 
   /** Delete the keys under `prefix` that `unmarked` says no one needs and that are older than their grace. */
@@ -282,4 +348,16 @@ function tolerateBroken(error: unknown): undefined {
     return undefined;
   }
   throw error;
+}
+
+/** `links/<name>/blobs/sha256/<hex>` or `links/<name>/manifests/sha256/<hex>`. */
+function parseLink(key: string): { kind: 'blobs' | 'manifests'; hex: string } | undefined {
+  const match = /\/(blobs|manifests)\/sha256\/([0-9a-f]{64})$/.exec(key);
+  return match ? { kind: match[1] as 'blobs' | 'manifests', hex: match[2] as string } : undefined;
+}
+
+/** `referrers/sha256/<subject hex>/<manifest hex>`. */
+function parseReferrer(key: string): { subject: string; manifest: string } | undefined {
+  const match = /^referrers\/sha256\/([0-9a-f]{64})\/([0-9a-f]{64})$/.exec(key);
+  return match ? { subject: match[1] as string, manifest: match[2] as string } : undefined;
 }

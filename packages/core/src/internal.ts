@@ -12,7 +12,10 @@ export { connectionOptions, DEFAULT_DOCKER_HOST, resolveDockerHost } from './doc
 export { buildLoadTar } from './docker/load-tar.js';
 export { type EntrySink, parseSave, type SaveLayout, type SaveResult } from './docker/save-parser.js';
 export * as format from './format.js';
+export { WriterLease } from './lease.js';
+export { rawFrame } from './lz4-frames.js';
 export { sharedChainLength } from './pull.js';
+export { moveIntoPlace } from './push.js';
 export { formatNameTag, idPrefixOf, type NameTag, parseNameTag } from './reference.js';
 export { resolveImage } from './resolve.js';
 export { MAX_TICKET_SECONDS } from './ticket.js';

@@ -119,7 +119,7 @@ function compressedFrame(prefixed: Buffer, contentSize: number): Buffer[] {
 }
 
 /** One LZ4 frame whose blocks are `parts` stored uncompressed: only headers are allocated. */
-function rawFrame(parts: readonly Buffer[]): Buffer[] {
+export function rawFrame(parts: readonly Buffer[]): Buffer[] {
   const out: Buffer[] = [FRAME_HEADER];
   for (const part of parts) {
     for (let at = 0; at < part.length; at += MAX_BLOCK) {

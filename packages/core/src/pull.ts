@@ -82,12 +82,11 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   await requireRepository(remote);
   // An image pulled by id is tagged with the name the remote holds it under, unless it holds several.
   const resolved = await resolveImage(remote, options.image, { nameIds: true });
-  const { manifest, config } = await readImage(remote, resolved.manifestHex);
+  const { manifest, config, diffIds } = await readImage(remote, resolved.manifestHex);
   const configHex = hexOf(manifest.config.digest);
   const imageId = `sha256:${configHex}`;
   const name: NameTag | undefined = asTag ?? resolved.nameTag ?? resolved.heldAs;
   const emit = options.onProgress;
-  const diffIds = manifest.layers.map((l) => l.digest);
 
   // Each engine on its own: one that cannot be reached does not keep the others from loading.
   const planned = await Promise.all(
@@ -117,8 +116,16 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   const fills = new Map<string, CacheFill>();
   for (const { already, present } of plans) {
     if (already) continue;
-    for (const layer of manifest.layers.slice(present))
-      if (!fills.has(layer.digest)) fills.set(layer.digest, cache.fill(hexOf(layer.digest), layer.size));
+    for (const [i, layer] of manifest.layers.entries()) {
+      const diffId = diffIds[i] as string;
+      if (i < present || fills.has(diffId)) continue;
+      // A layer a registry client pushed gzip- or zstd-compressed: its tar's size is known once cached.
+      const fill =
+        layer.encoding === 'none'
+          ? cache.fill(hexOf(diffId), layer.size)
+          : cache.fill(hexOf(diffId), undefined, { hex: hexOf(layer.digest), size: layer.size });
+      fills.set(diffId, fill);
+    }
   }
   emit?.({
     type: 'plan',
@@ -141,7 +148,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   throwIfAborted(options.signal);
   const fetched = [...fills].map(([diffId, fill]) =>
     limit(async () => {
-      emit?.({ type: 'layer-start', diffId, size: fill.size });
+      emit?.(fill.sizeKnown ? { type: 'layer-start', diffId, size: fill.size } : { type: 'layer-start', diffId });
       const { downloaded, bytes } = await fill.fetch(remote, emit, stop.signal);
       bytesDownloaded += bytes;
       emit?.({ type: 'layer-done', diffId, bytes, size: fill.size, result: downloaded ? 'downloaded' : 'cached' });
@@ -156,9 +163,13 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   const loaded = await Promise.allSettled(
     plans.map(async ({ engine, present, already, namedByLoad }): Promise<EnginePullResult> => {
       if (!already) {
-        const layers = manifest.layers.map((l, i) => {
-          const fill = i < present ? undefined : fills.get(l.digest);
-          return fill ? { diffHex: fill.hex, size: l.size, open: () => fill.reader() } : { diffHex: hexOf(l.digest), size: l.size };
+        // A load tar names each layer's size before its bytes: layers whose size only their
+        // decompression tells are fetched whole first.
+        if ([...fills.values()].some((fill) => !fill.sizeKnown)) await allFetched;
+        const layers = diffIds.map((diffId, i) => {
+          const fill = i < present ? undefined : fills.get(diffId);
+          const size = fill?.size ?? (manifest.layers[i] as { size: number }).size;
+          return fill ? { diffHex: fill.hex, size, open: () => fill.reader() } : { diffHex: hexOf(diffId), size };
         });
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'start' });
         try {

@@ -1,8 +1,19 @@
 import pLimit from 'p-limit';
 import { assertListable, listTagKeys } from './catalog.js';
 import { decodeInto } from './compression.js';
-import { DogestryError, TransportError } from './errors.js';
-import { assertWritable, blobKey, imageKey, readImage, readPointer, requireRepository, tagKey } from './format.js';
+import { DogestryError, FormatError, TransportError } from './errors.js';
+import {
+  assertWritable,
+  blobKey,
+  imageKey,
+  isImageConfig,
+  parseStoredManifest,
+  readImage,
+  readPointer,
+  readSmallBlob,
+  requireRepository,
+  tagKey,
+} from './format.js';
 import { formatNameTag, hexOf } from './reference.js';
 import type { Remote } from './remote.js';
 import { streamHash } from './sha256.js';
@@ -59,29 +70,54 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const metadata = new Set<string>();
   const tags = await listTagKeys(remote);
   const tagLimit = pLimit(8);
+  /** Blobs to re-read and hash below, each with the sizes descriptors record for it. */
+  const needBlob = (hex: string, size: number, tag: string) => {
+    const sizes = blobs.get(hex) ?? new Map<number, string[]>();
+    blobs.set(hex, sizes);
+    const tagsOfSize = sizes.get(size) ?? [];
+    sizes.set(size, tagsOfSize);
+    if (!tagsOfSize.includes(tag)) tagsOfSize.push(tag);
+  };
+  /**
+   * Check a manifest and what it references. An image: manifest and config (digests, and that
+   * they agree) and its image pointer; an index: each of its manifests; an artifact (feature
+   * `registry`): its config and layers as blobs.
+   */
+  const walk = async (manifestHex: string, tag: string, depth = 0): Promise<void> => {
+    let key = blobKey(manifestHex);
+    try {
+      const stored = parseStoredManifest(await readSmallBlob(remote, manifestHex), key);
+      metadata.add(manifestHex);
+      if (stored.kind === 'index') {
+        if (depth > 0) throw new FormatError(`${key} is an index inside an index`);
+        for (const child of stored.manifests) await walk(hexOf(child.digest), tag, depth + 1);
+        return;
+      }
+      const config = stored.config as { mediaType: string; digest: string; size: number };
+      if (!isImageConfig(config)) {
+        for (const d of [config, ...stored.layers]) needBlob(hexOf(d.digest), d.size, tag);
+        return;
+      }
+      const { manifest } = await readImage(remote, manifestHex);
+      const configHex = hexOf(manifest.config.digest);
+      metadata.add(configHex);
+      key = imageKey(configHex);
+      if (!(await remote.stat(key))) problems.push({ key, problem: 'missing', detail: 'not on the remote', tags: [tag] });
+      // The config was read and hashed whole by readImage; layers are hashed below.
+      for (const layer of manifest.layers) needBlob(hexOf(layer.digest), layer.size, tag);
+    } catch (error) {
+      problems.push(problemOf(key, error, [tag]));
+    }
+  };
   await Promise.all(
     tags.map((nameTag) =>
       tagLimit(async () => {
         const tag = formatNameTag(nameTag);
-        let key = tagKey(nameTag);
+        const key = tagKey(nameTag);
         try {
           const manifestHex = await readPointer(remote, key);
           if (!manifestHex) return; // removed while we listed
-          key = blobKey(manifestHex);
-          const { manifest } = await readImage(remote, manifestHex);
-          const configHex = hexOf(manifest.config.digest);
-          metadata.add(manifestHex).add(configHex);
-          key = imageKey(configHex);
-          if (!(await remote.stat(key))) problems.push({ key, problem: 'missing', detail: 'not on the remote', tags: [tag] });
-          // The config was read and hashed whole by readImage; layers are hashed below.
-          for (const layer of manifest.layers) {
-            const hex = hexOf(layer.digest);
-            const sizes = blobs.get(hex) ?? new Map<number, string[]>();
-            blobs.set(hex, sizes);
-            const tagsOfSize = sizes.get(layer.size) ?? [];
-            sizes.set(layer.size, tagsOfSize);
-            if (!tagsOfSize.includes(tag)) tagsOfSize.push(tag);
-          }
+          await walk(manifestHex, tag);
         } catch (error) {
           problems.push(problemOf(key, error, [tag]));
         }

@@ -26,7 +26,7 @@ export default class Images extends BaseCommand {
           ...images.map((i) =>
             i.problem
               ? [`${i.name}:${i.tag}`, 'BROKEN', '-', i.problem]
-              : [`${i.name}:${i.tag}`, shortId(i.imageId), formatBytes(i.size), i.pushedAt ?? '-'],
+              : [`${i.name}:${i.tag}`, i.artifact ? `(${i.artifact})` : shortId(i.imageId), formatBytes(i.size), i.pushedAt ?? '-'],
           ),
         ]),
       );

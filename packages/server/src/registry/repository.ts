@@ -1,33 +1,37 @@
 /**
  * A dogestry remote seen as the distribution API's repositories: names and tags from
- * `repositories/`, manifests and blobs from `blobs/`, each blob answered only in a repository
- * whose images reference it. Layers are stored encoded (lz4, zstd, gzip) but their
- * descriptors describe the uncompressed tar, so they are served decoded, checked against
- * their digest as they stream: the last bytes wait for the check.
+ * `repositories/`, manifests and blobs from `blobs/`. A repository holds the manifests its
+ * tags and its manifest links name (with an index's manifests), the blobs those reference,
+ * and the blobs uploaded or mounted into it (its blob links; feature `registry`). Every blob
+ * is served as its content (stored bytes decoded: dogestry's lz4/zstd/gzip layers, or the
+ * LZ4 wrapping of an upload that began with a magic number), checked against its digest as
+ * it streams: the last bytes wait for the check.
  */
 import { createHash } from 'node:crypto';
 import { decode, format, listTagKeys } from '@dogestry/core/internal';
-import { DigestMismatchError, NotFoundError, type Remote } from '@dogestry/core/transport';
+import { DigestMismatchError, FormatError, NotFoundError, type Remote } from '@dogestry/core/transport';
 import { blobUnknown, manifestUnknown, nameUnknown, RegistryError } from './errors.js';
 import { isDigest } from './routes.js';
 
 interface Blob {
   readonly size: number;
-  readonly kind: 'manifest' | 'config' | 'layer';
+  readonly kind: 'manifest' | 'blob';
   readonly mediaType: string;
 }
 
 /**
- * What one repository's tags reach, read at once and kept briefly (tags move). On a remote
- * that cannot list (a static server, a pull ticket), it holds what manifests were asked for by
- * tag: clients ask for the manifest before its blobs.
+ * What one repository's tags and links reach, read at once and kept briefly (tags move). On a
+ * remote that cannot list (a static server, a pull ticket), it holds what manifests were asked
+ * for by tag: clients ask for the manifest before its blobs.
  */
 interface View {
   readonly at: number;
   readonly tags: Map<string, string>;
+  /** Manifests pushed by digest into this repository (links), beside those its tags name. */
+  readonly linked: Set<string>;
   readonly blobs: Map<string, Blob>;
   /** The manifests read for it, already checked against their digests: served without reading them again. */
-  readonly manifests: Map<string, Buffer>;
+  readonly manifests: Map<string, { bytes: Buffer; manifest: format.StoredManifest }>;
 }
 
 /** How long a repository's view is reused before its tags are read again. */
@@ -42,10 +46,22 @@ export interface ServedBlob {
   open(start?: number, end?: number): Promise<AsyncIterable<Buffer>>;
 }
 
+export interface ServedManifest {
+  readonly bytes: Buffer;
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly manifest: format.StoredManifest;
+}
+
 export class Repositories {
   private readonly views = new Map<string, Promise<View>>();
 
   constructor(readonly remote: Remote) {}
+
+  /** Forget what was read of `name`: a write changed it. */
+  changed(name: string): void {
+    this.views.delete(name);
+  }
 
   /** Every repository name, sorted. */
   async names(): Promise<string[]> {
@@ -56,13 +72,14 @@ export class Repositories {
   /** The tags of `name`, sorted; NAME_UNKNOWN when it has none. */
   async tags(name: string): Promise<string[]> {
     await this.assertListable();
-    const tags = [...(await this.view(name)).tags.keys()].sort();
-    if (tags.length === 0) throw nameUnknown(name);
+    const view = await this.view(name);
+    const tags = [...view.tags.keys()].sort();
+    if (tags.length === 0 && !(await this.exists(name, view))) throw nameUnknown(name);
     return tags;
   }
 
   /** A manifest by tag or digest, with its digest. */
-  async manifest(name: string, reference: string): Promise<{ bytes: Buffer; digest: string; mediaType: string }> {
+  async manifest(name: string, reference: string): Promise<ServedManifest> {
     let hex: string | undefined;
     if (isDigest(reference)) {
       const wanted = reference.slice('sha256:'.length);
@@ -75,17 +92,55 @@ export class Repositories {
       }
     }
     if (hex === undefined) {
-      // Where the remote lists, a name with no tags is unknown; elsewhere nothing can tell.
-      if (this.remote.capabilities.list && (await this.view(name)).tags.size === 0) throw nameUnknown(name);
+      // Where the remote lists, a name with nothing in it is unknown; elsewhere nothing can tell.
+      const view = await this.view(name);
+      if (this.remote.capabilities.list && view.tags.size === 0 && !(await this.exists(name, view))) throw nameUnknown(name);
       throw manifestUnknown(name, reference);
     }
     const view = await this.view(name);
-    let bytes = view.manifests.get(hex);
-    if (!bytes) {
-      bytes = await format.readSmallBlob(this.remote, hex);
-      remember(view, hex, bytes, format.parseManifest(bytes, format.blobKey(hex)));
+    const read = view.manifests.get(hex) ?? (await this.remember(view, hex));
+    return { bytes: read.bytes, digest: `sha256:${hex}`, mediaType: read.manifest.mediaType, manifest: read.manifest };
+  }
+
+  /** Whether anything was pushed to `name` that is still there: a tag, a manifest, or a blob uploaded to it. */
+  private async exists(name: string, view: View): Promise<boolean> {
+    if (view.tags.size > 0 || view.linked.size > 0) return true;
+    const prefix = `${format.LINKS_PREFIX}${name}/blobs/sha256/`;
+    for await (const key of this.remote.list(prefix)) if (/^[0-9a-f]{64}$/.test(key.slice(prefix.length))) return true;
+    return false;
+  }
+
+  /** Whether manifest `hex` is in repository `name` (a tag or a link names it, or an index there). */
+  async holdsManifest(name: string, hex: string): Promise<boolean> {
+    return (await this.view(name, hex)).blobs.get(hex)?.kind === 'manifest';
+  }
+
+  /** The tags of `name` that point at manifest `hex`. */
+  async tagsOf(name: string, hex: string): Promise<string[]> {
+    return [...(await this.view(name)).tags].filter(([, target]) => target === hex).map(([tag]) => tag);
+  }
+
+  /** The referrers API: descriptors of the manifests in `name` whose subject is `subjectHex`. */
+  async referrers(name: string, subjectHex: string): Promise<object[]> {
+    const found: object[] = [];
+    await this.remote.prepare?.('list');
+    if (!this.remote.capabilities.list) return found;
+    const prefix = `${format.REFERRERS_PREFIX}${subjectHex}/`;
+    for await (const key of this.remote.list(prefix)) {
+      const hex = key.slice(prefix.length);
+      if (!/^[0-9a-f]{64}$/.test(hex) || !(await this.holdsManifest(name, hex))) continue;
+      const { bytes, manifest } = await this.manifest(name, `sha256:${hex}`).catch(() => ({ bytes: undefined, manifest: undefined }));
+      if (!bytes || !manifest) continue;
+      const type = manifest.artifactType ?? manifest.config?.mediaType;
+      found.push({
+        mediaType: manifest.mediaType,
+        digest: `sha256:${hex}`,
+        size: bytes.length,
+        ...(type ? { artifactType: type } : {}),
+        ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
+      });
     }
-    return { bytes, digest: `sha256:${hex}`, mediaType: view.blobs.get(hex)?.mediaType ?? format.MEDIA_MANIFEST };
+    return found;
   }
 
   private async assertListable(): Promise<void> {
@@ -99,10 +154,10 @@ export class Repositories {
     }
   }
 
-  /** A blob that an image of `name` references. */
+  /** A blob in repository `name`: one its manifests reference, or one uploaded or mounted there. */
   async blob(name: string, digest: string): Promise<ServedBlob> {
     const hex = digest.slice('sha256:'.length);
-    const blob = (await this.view(name, hex)).blobs.get(hex);
+    const blob = (await this.view(name, hex)).blobs.get(hex) ?? (await this.linkedBlob(name, hex));
     if (!blob) throw blobUnknown(name, digest);
     const { remote } = this;
     return {
@@ -111,15 +166,25 @@ export class Repositories {
       open: async (start = 0, end = blob.size - 1) => {
         const stored = await remote.read(format.blobKey(hex));
         if (!stored) throw blobUnknown(name, digest);
-        const bytes = blob.kind === 'layer' ? decode(stored) : (stored as AsyncIterable<Buffer>);
-        return verified(bytes, hex, blob.size, start, end);
+        return verified(decode(stored), hex, blob.size, start, end);
       },
     };
   }
 
+  /** The blob link `links/<name>/blobs/sha256/<hex>`, whose content records the blob's size, where the blob is there too. */
+  async linkedBlob(name: string, hex: string): Promise<Blob | undefined> {
+    await this.remote.prepare?.('list');
+    const text = await format.readText(this.remote, format.linkKey(name, 'blobs', hex)).catch(() => undefined);
+    if (text === undefined) return undefined;
+    const size = (JSON.parse(text) as { size?: unknown }).size;
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return undefined;
+    if (!(await this.remote.stat(format.blobKey(hex)))) return undefined;
+    return { size, kind: 'blob', mediaType: 'application/octet-stream' };
+  }
+
   /**
-   * The repository as its tags reach it. `need`: a digest the caller looks for; a view that
-   * lacks it is read again at once (a push may have just landed).
+   * The repository as its tags and links reach it. `need`: a digest the caller looks for; a
+   * view that lacks it is read again at once (a push may have just landed).
    */
   private async view(name: string, need?: string): Promise<View> {
     const cached = this.views.get(name);
@@ -136,36 +201,58 @@ export class Repositories {
 
   private async readView(name: string): Promise<View> {
     const at = Date.now();
-    const tags = new Map<string, string>();
-    const view: View = { at, tags, blobs: new Map(), manifests: new Map() };
+    const view: View = { at, tags: new Map(), linked: new Set(), blobs: new Map(), manifests: new Map() };
     await this.remote.prepare?.('list');
     if (!this.remote.capabilities.list) return view;
     const found = (await listTagKeys(this.remote, `${format.REPOSITORIES_PREFIX}${name}/`)).filter((t) => t.name === name);
+    const roots: string[] = [];
     for (const nameTag of found) {
       const hex = await format.readPointer(this.remote, format.tagKey(nameTag)).catch(() => undefined);
       if (!hex) continue;
-      tags.set(nameTag.tag, hex);
-      if (view.manifests.has(hex)) continue;
+      view.tags.set(nameTag.tag, hex);
+      roots.push(hex);
+    }
+    const linkPrefix = `${format.LINKS_PREFIX}${name}/manifests/sha256/`;
+    for await (const key of this.remote.list(linkPrefix)) {
+      const hex = key.slice(linkPrefix.length);
+      if (!/^[0-9a-f]{64}$/.test(hex)) continue; // another repository's, whose name continues this one's
+      view.linked.add(hex);
+      roots.push(hex);
+    }
+    for (const hex of new Set(roots)) {
       try {
-        const bytes = await format.readSmallBlob(this.remote, hex);
-        remember(view, hex, bytes, format.parseManifest(bytes, format.blobKey(hex)));
+        await this.remember(view, hex);
       } catch (error) {
-        if (error instanceof NotFoundError || error instanceof DigestMismatchError) continue; // a damaged tag: `verify` names it
+        // A damaged tag or a manifest that is none: `verify` names it; the rest of the repository is served.
+        if (error instanceof NotFoundError || error instanceof DigestMismatchError || error instanceof FormatError) continue;
         throw error;
       }
     }
     return view;
   }
-}
 
-/** A manifest and what it references, as blobs of the repository. */
-function remember(view: View, hex: string, bytes: Buffer, manifest: format.ImageManifest): void {
-  const { blobs } = view;
-  view.manifests.set(hex, bytes);
-  blobs.set(hex, { size: bytes.length, kind: 'manifest', mediaType: manifest.mediaType ?? format.MEDIA_MANIFEST });
-  const { config } = manifest;
-  blobs.set(config.digest.slice(7), { size: config.size, kind: 'config', mediaType: config.mediaType });
-  for (const layer of manifest.layers) blobs.set(layer.digest.slice(7), { size: layer.size, kind: 'layer', mediaType: layer.mediaType });
+  /** Read a manifest into a view, with what it references as blobs of the repository (an index's manifests too). */
+  private async remember(view: View, hex: string, depth = 0): Promise<{ bytes: Buffer; manifest: format.StoredManifest }> {
+    const known = view.manifests.get(hex);
+    if (known) return known;
+    const bytes = await format.readSmallBlob(this.remote, hex);
+    const manifest = format.parseStoredManifest(bytes, format.blobKey(hex));
+    const read = { bytes, manifest };
+    view.manifests.set(hex, read);
+    const { blobs } = view;
+    blobs.set(hex, { size: bytes.length, kind: 'manifest', mediaType: manifest.mediaType });
+    for (const d of [...(manifest.config ? [manifest.config] : []), ...manifest.layers]) {
+      blobs.set(d.digest.slice(7), { size: d.size, kind: 'blob', mediaType: d.mediaType });
+    }
+    if (depth === 0) {
+      for (const child of manifest.manifests) {
+        await this.remember(view, child.digest.slice(7), depth + 1).catch((error: unknown) => {
+          if (!(error instanceof NotFoundError || error instanceof DigestMismatchError)) throw error;
+        });
+      }
+    }
+    return read;
+  }
 }
 
 /**
@@ -188,7 +275,7 @@ async function* verified(source: AsyncIterable<Buffer>, hex: string, size: numbe
   }
   const actual = hash.digest('hex');
   if (at !== size || actual !== hex) {
-    throw new DigestMismatchError(format.blobKey(hex), `sha256:${hex} (${size} bytes)`, `sha256:${actual} (${at} bytes)`);
+    throw new DigestMismatchError(format.blobKey(hex), `sha256:${hex}`, `sha256:${actual} (${at} bytes)`);
   }
   if (held) yield held;
 }

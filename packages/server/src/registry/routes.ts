@@ -11,7 +11,7 @@ export type Route =
   | { readonly kind: 'tags'; readonly name: string }
   | { readonly kind: 'manifest'; readonly name: string; readonly reference: string }
   | { readonly kind: 'blob'; readonly name: string; readonly digest: string }
-  | { readonly kind: 'upload'; readonly name: string }
+  | { readonly kind: 'upload'; readonly name: string; readonly id?: string }
   | { readonly kind: 'referrers'; readonly name: string; readonly digest: string };
 
 const NAME = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/;
@@ -29,7 +29,12 @@ export function route(path: string): Route | undefined {
   const name = checkName(match[1] as string);
   const rest = match[2] as string;
   if (rest === 'tags/list') return { kind: 'tags', name };
-  if (rest.startsWith('blobs/uploads')) return { kind: 'upload', name };
+  if (rest.startsWith('blobs/uploads')) {
+    const id = rest.slice('blobs/uploads'.length).replace(/^\//, '');
+    if (id === '') return { kind: 'upload', name };
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new RegistryError(404, 'BLOB_UPLOAD_UNKNOWN', `upload ${JSON.stringify(id)} is not in progress`);
+    return { kind: 'upload', name, id };
+  }
   const [endpoint, raw] = rest.split('/') as [string, string];
   const value = decodeURIComponent(raw);
   if (endpoint === 'manifests') return { kind: 'manifest', name, reference: checkReference(name, value) };
@@ -37,7 +42,7 @@ export function route(path: string): Route | undefined {
   return { kind: 'blob', name, digest: checkDigest(value) };
 }
 
-function checkName(raw: string): string {
+export function checkName(raw: string): string {
   const name = decodeURIComponent(raw);
   if (name.length > 255 || !NAME.test(name))
     throw new RegistryError(400, 'NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
