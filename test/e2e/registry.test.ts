@@ -129,7 +129,7 @@ it('docker push, skopeo copy, podman push and ctr push into it; dogestry pull lo
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
 });
 
-it('with htpasswd users: docker pull is refused until docker login, then pulls', async () => {
+it('with htpasswd users: docker pull and push are refused until docker login, then work', async () => {
   const htpasswd = join(work, 'htpasswd');
   await run('htpasswd', ['-B', '-b', '-c', htpasswd, 'deploy', 'reg-s3cret']);
   const registry = await serve('--htpasswd', htpasswd);
@@ -146,6 +146,10 @@ it('with htpasswd users: docker pull is refused until docker login, then pulls',
     await run('bash', ['-c', `printf %s reg-s3cret | docker --config ${config} login -u deploy --password-stdin ${registry.host}`]);
     await docker('pull', `${registry.host}/team/app:1`);
     assert.equal((await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', `${registry.host}/team/app:1`)).trim(), image.imageId);
+    // The logged-in user pushes too; a client with no credentials may not.
+    await docker('tag', `${registry.host}/team/app:1`, `${registry.host}/auth/app:1`);
+    await docker('push', `${registry.host}/auth/app:1`);
+    await assert.rejects(dockerd.docker('push', `${registry.host}/auth/app:1`), /no basic auth credentials|unauthorized|authentication required/i);
   } finally {
     const log = await registry.stop();
     assert.ok(!log.includes('reg-s3cret'), 'no password in the log');

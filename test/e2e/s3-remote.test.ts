@@ -12,6 +12,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
+import { runConformance, SUITE_MISSING } from '../support/oci-conformance.js';
 import { type Radosgw, startRadosgw } from '../support/radosgw.js';
 import { startRegistryProcess } from '../support/registry-process.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
@@ -221,6 +222,40 @@ describe('s3 remote against radosgw', () => {
     assert.equal(retry.code, 0, retry.stderr);
     const verified = await cli(['verify', remote]);
     assert.equal(verified.code, 0, verified.stderr);
+  });
+});
+
+describe('the registry face over a bucket', () => {
+  it('passes the whole OCI conformance suite with 0 failures', { skip: SUITE_MISSING }, async () => {
+    const remote = rgw.url(await newBucket(), 'registry/');
+    const registry = await startRegistryProcess(remote, [], { PATH: process.env.PATH ?? '', HOME: work, ...rgw.env });
+    let result: Awaited<ReturnType<typeof runConformance>>;
+    try {
+      result = await runConformance(registry.url, 'conformance/s3', { OCI_REPORT_DIR: join(work, 'conformance-s3') });
+    } finally {
+      await registry.stop();
+    }
+    assert.equal(result.failed, 0, result.failures);
+    assert.ok(result.passed >= 74, `passed ${result.passed}`);
+  });
+
+  it('docker push into it, then dogestry pull loads the image from the bucket with the same image ID', async () => {
+    const name = await newBucket();
+    const remote = rgw.url(name, 'pushed/');
+    const registry = await startRegistryProcess(remote, [], { PATH: process.env.PATH ?? '', HOME: work, ...rgw.env });
+    try {
+      await dockerd.docker('tag', 'svc-3:1', `${registry.host}/team/svc:3`);
+      await dockerd.docker('push', `${registry.host}/team/svc:3`);
+    } finally {
+      await registry.stop();
+    }
+    await dockerd.docker('rmi', '-f', images[2]?.imageId as string);
+    const pulled = await cli(['pull', remote, 'team/svc:3']);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.equal(await inspectId('team/svc:3'), images[2]?.imageId);
+    const stored = await keys(name, 'pushed/blobs/');
+    assert.equal(stored.length, 5, 'manifest, config and three gzip layers, as docker pushed them');
+    assert.deepEqual(await keys(name, 'pushed/tmp/'), [], 'no upload left behind');
   });
 });
 
