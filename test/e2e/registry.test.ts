@@ -149,7 +149,10 @@ it('with htpasswd users: docker pull and push are refused until docker login, th
     // The logged-in user pushes too; a client with no credentials may not.
     await docker('tag', `${registry.host}/team/app:1`, `${registry.host}/auth/app:1`);
     await docker('push', `${registry.host}/auth/app:1`);
-    await assert.rejects(dockerd.docker('push', `${registry.host}/auth/app:1`), /no basic auth credentials|unauthorized|authentication required/i);
+    await assert.rejects(
+      dockerd.docker('push', `${registry.host}/auth/app:1`),
+      /no basic auth credentials|unauthorized|authentication required/i,
+    );
   } finally {
     const log = await registry.stop();
     assert.ok(!log.includes('reg-s3cret'), 'no password in the log');
