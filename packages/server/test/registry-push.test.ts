@@ -325,6 +325,51 @@ describe('registry face: what the format makes of pushes', () => {
       [],
     );
   });
+  it('gc keeps old content that a young link names: a fresh mount, an untagged manifest just pushed', async () => {
+    const blob = await upload('gc/young', Buffer.from('old content, freshly linked'));
+    const config = await upload('gc/young', Buffer.from('{"config":"of an untagged artifact"}'));
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.example', digest: config, size: 36 },
+      layers: [],
+    };
+    const digest = sha(Buffer.from(JSON.stringify(manifest)));
+    assert.equal((await putManifest('gc/young', digest, manifest)).status, 201);
+    for (const hex of [blob, config, digest]) {
+      const object = remote.objects.get(`blobs/sha256/${hex.slice(7)}`);
+      if (object) object.modified = new Date(0); // content from long ago; the links are new
+    }
+    await gc({ remote, grace: 60 });
+    for (const hex of [blob, config, digest]) assert.equal(remote.objects.has(`blobs/sha256/${hex.slice(7)}`), true, hex);
+  });
+
+  it('gc keeps a referrer while its subject is kept, and takes both once the subject is deleted', async () => {
+    const subject = (await at('/v2/mf/app/manifests/v1')).headers.get('docker-content-digest') as string;
+    const empty = await upload('mf/app', Buffer.from('{}'));
+    const signature = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: 'application/vnd.example.signature',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 },
+      layers: [],
+      subject: { mediaType: OCI_MANIFEST, digest: subject, size: 1 },
+    };
+    const digest = sha(Buffer.from(JSON.stringify(signature)));
+    assert.equal((await putManifest('mf/app', digest, signature)).status, 201);
+    await gc({ remote, grace: 0 });
+    assert.equal(remote.objects.has(`blobs/sha256/${digest.slice(7)}`), true, 'kept: its subject is tagged');
+    assert.equal((await at(`/v2/mf/app/manifests/${digest}`)).status, 200);
+    assert.equal((await at(`/v2/mf/app/manifests/${subject}`, { method: 'DELETE' })).status, 202);
+    const report = await gc({ remote, grace: 0 });
+    assert.equal(remote.objects.has(`blobs/sha256/${subject.slice(7)}`), false);
+    assert.equal(remote.objects.has(`blobs/sha256/${digest.slice(7)}`), false, 'a referrer goes with its subject');
+    assert.deepEqual(
+      [...remote.objects.keys()].filter((k) => k.startsWith(`referrers/sha256/${subject.slice(7)}`)),
+      [],
+    );
+    assert.ok(report.deleted.links.count >= 2);
+  });
 });
 
 describe('registry face: who may write', () => {
