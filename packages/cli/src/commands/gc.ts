@@ -27,7 +27,7 @@ Safe to run at any moment, while pushes run, with any --grace: pushes announce w
     const d = report.deleted;
     const verb = report.dryRun ? 'would free' : 'freed';
     this.log(
-      `${verb} ${formatBytes(report.freed.bytes)} in ${report.freed.count} key(s) on ${report.remote}: ${d.blobs.count} blob(s) (${formatBytes(d.blobs.bytes)}), ${d.images.count} image pointer(s), ${d.temporary.count + d.transport.count} temporary, ${d.leases.count} dead lease(s), ${d.tickets.count} expired ticket(s); kept ${report.kept.blobs} blob(s) for ${report.kept.tags} tag(s) and ${report.kept.leases} running push(es)`,
+      `${verb} ${formatBytes(report.freed.bytes)} in ${report.freed.count} key(s) on ${report.remote}: ${d.blobs.count} blob(s) (${formatBytes(d.blobs.bytes)}), ${d.images.count} image pointer(s), ${d.temporary.count + d.transport.count} temporary, ${d.leases.count} dead lease(s), ${d.tickets.count} expired ticket(s)${d.links.count ? `, ${d.links.count} registry link(s)` : ''}; kept ${report.kept.blobs} blob(s) for ${report.kept.tags} tag(s) and ${report.kept.leases} running push(es)`,
     );
     return report;
   }
