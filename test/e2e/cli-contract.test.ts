@@ -54,6 +54,10 @@ const VALID_ARGS: Record<string, string[]> = {
   gc: ['REMOTE'],
   presign: ['REMOTE', 'app:1'],
   registry: ['REMOTE'],
+  // login asks for a secret first (USAGE without one and no terminal), so the dead-remote row does not fit it.
+  login: ['http://127.0.0.1:9/repo/'],
+  logout: ['http://127.0.0.1:9/repo/'],
+  serve: [],
   'remote add': ['central', '/srv/images'],
   'remote remove': ['central'],
   'remote rename': ['central', 'prod'],

@@ -2,6 +2,7 @@ import { type RemoteOptions, UsageError } from '@dogestry/core';
 import { resolveDockerHost } from '@dogestry/core/internal';
 import { Command, Flags } from '@oclif/core';
 import { DogestryConfig } from './config.js';
+import { CredentialStore } from './credentials.js';
 import { ProgressRenderer } from './progress.js';
 
 /** The flag of the commands that talk to a Docker engine (push, pull): only those offer it. */
@@ -46,7 +47,11 @@ export abstract class BaseCommand extends Command {
   /** Resolve a REMOTE argument (alias or URL/path) into what core's functions take. */
   protected remote(argument: string, flags: { config?: string | undefined }): { remote: string; remoteOptions: RemoteOptions } {
     const resolved = this.dogestryConfig(flags.config).resolveRemote(argument);
-    return { remote: resolved.url, remoteOptions: { settings: resolved.settings, env: process.env } };
+    const credentials = /^(s3|https?):/.test(resolved.url) ? CredentialStore.load().get(resolved.url) : undefined;
+    return {
+      remote: resolved.url,
+      remoteOptions: { settings: resolved.settings, env: process.env, ...(credentials ? { credentials } : {}) },
+    };
   }
 
   protected progress(flags: { quiet?: boolean | undefined; json?: boolean | undefined }): ProgressRenderer {

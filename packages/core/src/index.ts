@@ -11,9 +11,11 @@
  * release. Transports are loaded by URL scheme on demand.
  */
 
+export { type AgentInfo, type AgentTarget, agentInfo } from './agent-client.js';
 export { type CachePruneOptions, type CachePruneReport, type PruneCount, parseSize, pruneCache } from './cache-prune.js';
 export { type ImageListing, listImages, listTags, removeTag } from './catalog.js';
 export { COMPRESSIONS, type Compression, parseCompression } from './compression.js';
+export { DEFAULT_SERVER_PORT, type DelegationOptions } from './delegate.js';
 export type { DockerEngine, EngineImage, EngineInfo } from './docker/engine.js';
 export type { EngineSelection } from './engine-resolution.js';
 export * from './errors.js';

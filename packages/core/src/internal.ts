@@ -19,4 +19,4 @@ export { moveIntoPlace } from './push.js';
 export { formatNameTag, idPrefixOf, type NameTag, parseNameTag } from './reference.js';
 export { resolveImage } from './resolve.js';
 export { MAX_TICKET_SECONDS } from './ticket.js';
-export { normalizeRemoteUrl, openRemote, TRANSPORT_PACKAGES, useRemote } from './transports.js';
+export { normalizeRemoteUrl, openRemote, openTicket, TRANSPORT_PACKAGES, useRemote } from './transports.js';

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import { BlobCache, type CacheFill, defaultCacheDir } from './cache.js';
+import { type DelegationOptions, pullDelegating } from './delegate.js';
 import { DockerApiEngine } from './docker/api-engine.js';
 import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { buildLoadTar } from './docker/load-tar.js';
@@ -18,8 +19,13 @@ export interface PullOptions extends EngineSelection, RemoteSelection {
   readonly as?: string;
   /** Load into several engines from one download (overrides engine/dockerHost). */
   readonly engines?: readonly DockerEngine[];
-  /** Docker hosts to load into (`--pull-hosts`), used when `engines` is not given. */
+  /**
+   * Docker hosts to load into (`--pull-hosts`), used when `engines` is not given. A
+   * `dogestry://HOST:PORT` host is a host agent that pulls for itself (see delegate.ts).
+   */
   readonly dockerHosts?: readonly string[];
+  /** How hosts with a dogestry server (host agent) are found and handed the pull. */
+  readonly delegation?: DelegationOptions;
   /** Content-addressed cache of decoded, verified blobs (default ~/.cache/dogestry). */
   readonly cacheDir?: string;
   readonly onProgress?: ProgressListener;
@@ -35,6 +41,8 @@ export interface EnginePullResult {
   readonly layersLoaded: number;
   readonly layersPresent: number;
   readonly alreadyPresent: boolean;
+  /** Set when the host's own dogestry server pulled (delegated): the stored bytes it downloaded itself. */
+  readonly delegated?: { readonly bytesDownloaded: number };
 }
 
 export interface PullResult {
@@ -59,6 +67,14 @@ export interface PullResult {
  * whole. Podman rejects partial loads, so it is sent every layer.
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
+  const hosts = options.engines ? undefined : options.dockerHosts;
+  if (hosts?.length && (options.delegation?.serverToken || hosts.some((h) => h.startsWith('dogestry:')))) {
+    return pullDelegating({ ...options, dockerHosts: hosts }, (direct) => pullRepairing({ ...options, dockerHosts: direct }));
+  }
+  return pullRepairing(options);
+}
+
+async function pullRepairing(options: PullOptions): Promise<PullResult> {
   try {
     return await pullOnce(options);
   } catch (error) {

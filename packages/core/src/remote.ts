@@ -100,6 +100,13 @@ export interface RemoteOptions {
   readonly settings?: Readonly<Record<string, string | undefined>>;
   /** Environment to read credentials from (defaults to `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Credentials `dogestry login` stored for this remote (same keys as `settings`:
+   * `access_key_id`/`secret_access_key`/`session_token`, `username`/`password`, `token`).
+   * Precedence: the URL's own user info, then the environment, then these, then `settings`,
+   * then the SDK's chain.
+   */
+  readonly credentials?: Readonly<Record<string, string | undefined>>;
 }
 
 /** What a transport package exports as `createRemote`. */

@@ -30,10 +30,15 @@ export function normalizeRemoteUrl(location: string): string {
   );
 }
 
+/** A read-only remote that reads through a pull ticket (what `presign` makes), by its transport package. */
+export async function openTicket(ticket: PullTicket): Promise<Remote> {
+  return (await loadTransport('https:', '@dogestry/transport-http')).createTicketRemote?.(ticket) as Remote;
+}
+
 /** Open the remote a URL (or path) names, loading its transport package on demand. A path to a pull-ticket file opens the ticket. */
 export async function openRemote(location: string, options: RemoteOptions = {}): Promise<Remote> {
   const ticket = await readTicketFile(location);
-  if (ticket) return (await loadTransport('https:', '@dogestry/transport-http')).createTicketRemote?.(ticket) as Remote;
+  if (ticket) return openTicket(ticket);
   const url = normalizeRemoteUrl(location);
   const scheme = `${url.slice(0, url.indexOf(':'))}:`.toLowerCase();
   if (scheme === 'memory:') {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { gc, pull, push, verify } from '@dogestry/core';
+import { gc, listImages, pull, push, verify } from '@dogestry/core';
 import { MemoryRemote } from '@dogestry/core/transport';
 import { type RunningRegistry, startRegistry } from '@dogestry/server';
 import { buildImageTar, type SyntheticImage } from '../../../test/support/synthetic-image.js';
@@ -309,6 +309,12 @@ describe('registry face: what the format makes of pushes', () => {
       code: 'NOT_AN_IMAGE',
       message: /artifact/,
     });
+    const listed = await listImages({ remote });
+    const row = (name: string) => listed.find((i) => i.name === name);
+    assert.equal(row('art/chart')?.artifact, 'application/vnd.cncf.helm.config.v1+json', '`dogestry images` says what it is');
+    assert.equal(row('art/chart')?.imageId, '');
+    assert.equal(row('gz/app')?.imageId, image.imageId);
+    assert.equal(row('gz/app')?.artifact, undefined);
   });
 
   it('gc reclaims what deletes and abandoned uploads left, and keeps what tags reach', async () => {

@@ -24,9 +24,10 @@ export { HttpRemote, type HttpRemoteOptions } from './http-remote.js';
 export { createTicketRemote } from './ticket.js';
 
 /**
- * `http(s)://[user:pass@]host/path/`. Credentials come from the URL's user info, else the
- * settings `username`/`password` or `token` (`[remote "NAME"]` or `[http]` in dogestry.cfg),
- * else `DOGESTRY_HTTP_TOKEN`. They go into the Authorization header only; `url` has none.
+ * `http(s)://[user:pass@]host/path/`. Credentials come from the URL's user info, else
+ * `DOGESTRY_HTTP_TOKEN`, else what `dogestry login` stored for this remote, else the settings
+ * `username`/`password` or `token` (`[remote "NAME"]` or `[http]` in dogestry.cfg). They go into
+ * the Authorization header only; `url` has none.
  */
 export async function createRemote(location: string, options: RemoteOptions = {}): Promise<HttpRemote> {
   // Nothing is sent here: capabilities are found out when first needed (see `prepare`).
@@ -38,9 +39,15 @@ export async function createRemote(location: string, options: RemoteOptions = {}
   }
   const settings = options.settings ?? {};
   const env = options.env ?? process.env;
-  const username = decodeURIComponent(parsed.username) || settings.username;
-  const password = decodeURIComponent(parsed.password) || settings.password;
-  const token = settings.token ?? env.DOGESTRY_HTTP_TOKEN;
+  const login = options.credentials ?? {};
+  // The first source that has credentials gives them all (a user from one and a token from another never mix).
+  const source = [
+    { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) },
+    { token: env.DOGESTRY_HTTP_TOKEN },
+    login,
+    settings,
+  ].find((s) => s.username || s.token) as { username?: string; password?: string; token?: string } | undefined;
+  const { username, password, token } = source ?? {};
   parsed.username = '';
   parsed.password = '';
   if (parsed.searchParams.has('X-Amz-Signature')) return openTicketUrl(parsed);

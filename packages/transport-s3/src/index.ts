@@ -399,19 +399,27 @@ function abortControllerFor(signal: AbortSignal): AbortController {
 }
 
 /**
- * Credentials, in order: `[s3]`/`[remote]` settings `access_key_id`/`secret_access_key`
- * (and `session_token`), `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`,
- * the seed's `AWS_ACCESS_KEY`/`AWS_SECRET_KEY`, then the rest of the SDK's default chain
- * (profiles incl. `?profile=`, SSO, container and instance roles).
+ * Credentials, in order, each a whole key pair (never a key from one and a secret from another):
+ * `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (with `AWS_SESSION_TOKEN`), the seed's
+ * `AWS_ACCESS_KEY`/`AWS_SECRET_KEY`, what `dogestry login` stored for this remote, the
+ * `[s3]`/`[remote]` settings `access_key_id`/`secret_access_key` (and `session_token`), then the
+ * rest of the SDK's default chain (profiles incl. `?profile=`, SSO, container and instance roles).
  */
 export function clientConfig(location: S3Location, options: RemoteOptions): S3ClientConfig {
   const settings = options.settings ?? {};
   const env = options.env ?? process.env;
   const region = location.region ?? settings.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const endpoint = location.endpoint ?? settings.endpoint;
-  const accessKeyId = settings.access_key_id ?? env.AWS_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY;
-  const secretAccessKey = settings.secret_access_key ?? env.AWS_SECRET_ACCESS_KEY ?? env.AWS_SECRET_KEY;
-  const sessionToken = settings.session_token ?? (settings.access_key_id ? undefined : env.AWS_SESSION_TOKEN);
+  const pair = [
+    { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN },
+    { accessKeyId: env.AWS_ACCESS_KEY, secretAccessKey: env.AWS_SECRET_KEY, sessionToken: undefined },
+    ...[options.credentials ?? {}, settings].map((from) => ({
+      accessKeyId: from.access_key_id,
+      secretAccessKey: from.secret_access_key,
+      sessionToken: from.session_token,
+    })),
+  ].find((p) => p.accessKeyId && p.secretAccessKey);
+  const { accessKeyId, secretAccessKey, sessionToken } = pair ?? {};
   const config: S3ClientConfig = {
     region,
     requestChecksumCalculation: 'WHEN_REQUIRED',
