@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from './dockerd.js';
 
-export const CLI = join(REPO_ROOT, 'packages', 'cli', 'bin', 'run.js');
+export const CLI = join(REPO_ROOT, 'packages', 'cli', 'bin', 'dogestry');
 
 export interface CliResult {
   readonly code: number;

@@ -277,11 +277,10 @@ export class Lz4FrameSplitter implements Framer {
           }
           this.remaining = value & 0x7fffffff;
           if (this.remaining > this.maxBlock) throw new FormatError('corrupt lz4 stream: a block larger than its frame allows');
-          // Blocks are gathered only for frames decoded here; lz4-napi gets the others whole.
-          if (this.byBlock) {
-            this.block = { raw: (value & UNCOMPRESSED_BLOCK) !== 0, parts: [], length: 0 };
-            this.blocks.push(this.block);
-          }
+          // Blocks are gathered (by reference) for every frame: one of uncompressed blocks only is
+          // its blocks' bytes, whatever its flags; lz4-napi gets the other frames whole.
+          this.block = { raw: (value & UNCOMPRESSED_BLOCK) !== 0, parts: [], length: 0 };
+          this.blocks.push(this.block);
           this.state = 'block';
           break;
         }
@@ -307,7 +306,10 @@ export class Lz4FrameSplitter implements Framer {
 
   private finishFrame(): void {
     const blocks = this.blocks;
-    if (this.byBlock) {
+    if (blocks.every((b) => b.raw)) {
+      // Stored, not compressed (an incompressible segment, or a blob kept byte for byte): no decoding, no copy.
+      this.emit(() => blocks.flatMap((b) => b.parts));
+    } else if (this.byBlock) {
       const compressed = blocks.filter((b) => !b.raw);
       if (compressed.length <= 1) {
         // The one compressed block holds what the raw blocks do not.

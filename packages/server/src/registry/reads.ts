@@ -3,8 +3,6 @@
  * and blobs (GET and HEAD, `Range`), and the referrers API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RegistryError } from './errors.js';
 import type { Repositories } from './repository.js';
 import type { Route } from './routes.js';
@@ -89,9 +87,30 @@ async function answerBlob(
     return;
   }
   response.flushHeaders(); // the client sees the answer start while the remote is read
-  // A blob that fails its digest while streaming ends the answer short: the client sees it fail.
-  await pipeline(Readable.from(await blob.open(start, end)), response).catch((error: unknown) => {
+  // Straight to the socket, one chunk ahead at most (no stream of its own queueing more). A blob
+  // that fails its digest while streaming ends the answer short: the client sees it fail.
+  try {
+    for await (const chunk of await blob.open(start, end)) {
+      if (response.destroyed) return; // the client went away: reading stops here
+      if (!response.write(chunk)) await drained(response);
+    }
+    response.end();
+  } catch (error) {
     response.destroy(error as Error);
+  }
+}
+
+/** The socket took what was written, or went away. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    if (response.destroyed) return resolve();
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
   });
 }
 

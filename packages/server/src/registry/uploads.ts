@@ -13,6 +13,10 @@
 import { createHash, type Hash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { detectEncoding, format, moveIntoPlace, rawFrame } from '@dogestry/core/internal';
+
+/** Bytes per LZ4 frame of a wrapped upload. */
+const SEGMENT = 1024 * 1024;
+
 import type { Remote } from '@dogestry/core/transport';
 import { RegistryError } from './errors.js';
 
@@ -59,9 +63,25 @@ export class Upload {
         yield chunk;
       }
     })(this);
+    // Wrapped bytes go out as frames of about 1 MiB (the chunks themselves, not copied): few
+    // frames for readers to walk. Unwrapped bytes go out as they come.
+    let frame: Buffer[] = [];
+    let framed = 0;
+    const flush = () => {
+      const out = framed > 0 ? rawFrame(frame) : [];
+      frame = [];
+      framed = 0;
+      return out;
+    };
+    const out = (bytes: Buffer): Buffer[] => {
+      if (!this.wrap) return [bytes];
+      frame.push(bytes);
+      framed += bytes.length;
+      return framed >= SEGMENT ? flush() : [];
+    };
     for await (const chunk of chunks) {
       if (this.wrap !== undefined) {
-        yield* this.wrap ? rawFrame([chunk]) : [chunk];
+        yield* out(chunk);
         continue;
       }
       this.head.push(chunk);
@@ -69,15 +89,16 @@ export class Upload {
       if (held.length < 4) continue;
       this.head = [];
       this.wrap = detectEncoding(held) !== 'none';
-      yield* this.wrap ? rawFrame([held]) : [held];
+      yield* out(held);
     }
     // The upload's last part, with fewer than 4 bytes in all: decided on what there is.
     if (last && this.wrap === undefined && this.head.length > 0) {
       const held = Buffer.concat(this.head);
       this.head = [];
       this.wrap = detectEncoding(held) !== 'none';
-      yield* this.wrap ? rawFrame([held]) : [held];
+      yield* out(held);
     }
+    yield* flush();
   }
 }
 
