@@ -76,7 +76,7 @@ export async function agentPull(
   }
   if (response.statusCode !== 200) {
     const text = await readBody(response).catch(() => '');
-    const code = codeOf(text) ?? (response.statusCode === 401 ? 'AUTH' : 'AGENT');
+    const code = codeOf(text) ?? (response.statusCode === 401 ? 'AUTH' : response.statusCode === 410 ? 'EXPIRED' : 'AGENT');
     if (code === 'AUTH') throw new AuthError(`the dogestry server at ${target.url} refused: ${messageOf(text)}`);
     if (code === 'EXPIRED') throw new ExpiredError(`the dogestry server at ${target.url}: ${messageOf(text)}`);
     throw new AgentPullError(code, `the dogestry server at ${target.url}: ${messageOf(text)}`);
