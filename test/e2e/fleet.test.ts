@@ -7,11 +7,12 @@
  * `dogestry login` standing in for credentials in the environment.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { CLI, runCli } from '../support/cli.js';
 import { type Dockerd, startDockerd } from '../support/dockerd.js';
 import { stopChild } from '../support/process.js';
@@ -19,6 +20,7 @@ import { type Radosgw, startRadosgw } from '../support/radosgw.js';
 import { buildImageTar, type SyntheticImage } from '../support/synthetic-image.js';
 import { until } from '../support/wait.js';
 
+const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const TOKEN = 'fleet-test-token-0123456789abcdef';
 let work: string;
@@ -31,14 +33,22 @@ let big: SyntheticImage;
 let remote: string;
 
 /** `dogestry serve` for one engine, with no credentials in its environment, stopped by PID. */
-async function startAgent(engine: Dockerd, name: string): Promise<{ url: string; child: ChildProcess; log: () => string }> {
+async function startAgent(
+  engine: Dockerd,
+  name: string,
+  flags: string[] = [],
+): Promise<{ url: string; child: ChildProcess; log: () => string }> {
   const tokenFile = join(work, `token-${name}`);
   await writeFile(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   const home = await mkdtemp(join(work, `agent-home-${name}-`));
-  const child = spawn(CLI, ['serve', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--docker-host', engine.host, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '', HOME: home, DOCKER_API_VERSION: '1.41' },
-  });
+  const child = spawn(
+    CLI,
+    ['serve', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--docker-host', engine.host, '--json', ...flags],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '', HOME: home, DOCKER_API_VERSION: '1.41' },
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d) => (stdout += d));
@@ -172,6 +182,63 @@ describe('delegated pulls onto four hosts', () => {
   });
 });
 
+describe('delegated pulls over TLS, and a host whose engine is down', () => {
+  it('reaches a server over HTTPS with --server-ca, and hands it the ticket there', async () => {
+    const dir = await mkdtemp(join(work, 'tls-'));
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]);
+    const engine = engines[0] as Dockerd;
+    const secure = await startAgent(engine, 'tls', ['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
+    try {
+      assert.match(secure.url, /^https:/);
+      await engine.docker('rmi', '-f', image.imageId).catch(() => '');
+      const host = secure.url.replace(/^https:/, 'dogestry:');
+      const untrusted = await deploy(['pull', remote, 'fleet/app:1', '--pull-hosts', host, '--json']);
+      assert.notEqual(untrusted.code, 0, 'a server whose certificate is not trusted is not one');
+      const pulled = await deploy(['pull', remote, 'fleet/app:1', '--pull-hosts', host, '--server-ca', join(dir, 'cert.pem'), '--json']);
+      assert.equal(pulled.code, 0, pulled.stderr + pulled.stdout);
+      assert.equal(await idOn(engine, 'fleet/app:1'), image.imageId);
+    } finally {
+      await stopChild(secure.child);
+    }
+  });
+
+  it('a host whose engine is down is reported for that host, with its code', async () => {
+    const engine = engines[2] as Dockerd;
+    const agent = agents[2] as (typeof agents)[number];
+    await engine.stop();
+    const pulled = await deploy([
+      'pull',
+      remote,
+      'fleet/app:1',
+      '--pull-hosts',
+      hostsOf([agent, agents[0] as (typeof agents)[number]]),
+      '--json',
+    ]);
+    assert.equal(pulled.code, 10, pulled.stderr + pulled.stdout);
+    const report = JSON.parse(pulled.stdout) as { engines: { engine: string; error?: { code: string } }[] };
+    assert.deepEqual(
+      report.engines.map((e) => e.error?.code),
+      ['ENGINE_UNREACHABLE', undefined],
+    );
+  });
+});
+
 describe('dogestry login', () => {
   it('stores the credentials (0600) after one read, and push and pull then work with none in the environment', async () => {
     const home = await mkdtemp(join(work, 'login-home-'));
@@ -188,7 +255,7 @@ describe('dogestry login', () => {
         child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
         child.stdin.end(input ?? '');
       });
-    const engine = engines[2] as Dockerd;
+    const engine = engines[3] as Dockerd;
     const target = rgw.url('fleet', 'login/');
     const before = await bare(['push', target, 'fleet/app:1', '--docker-host', engine.host]);
     assert.equal(before.code, 5, `no credentials: AUTH\n${before.stderr}`);

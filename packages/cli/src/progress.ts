@@ -11,6 +11,8 @@ interface LayerState {
 /** How often a TTY status line is redrawn, and a plain progress line printed otherwise. */
 const REDRAW_MS = 250;
 const PLAIN_EVERY_MS = 10_000;
+/** A host pulling for itself gets a line per this many bytes downloaded. */
+const HOST_STEP = 64 * 1024 * 1024;
 
 /**
  * Renders progress on stderr as docker and skopeo do: one redrawn status line on a TTY, plain
@@ -21,6 +23,7 @@ const PLAIN_EVERY_MS = 10_000;
  */
 export class ProgressRenderer {
   private readonly layers = new Map<string, LayerState>();
+  private readonly hostSteps = new Map<string, number>();
   private planned = 0;
   private missing = 0;
   private label = '';
@@ -107,6 +110,25 @@ export class ProgressRenderer {
         break;
       case 'publish':
         break;
+      case 'host':
+        this.onHost(event);
+        break;
+    }
+  }
+
+  /** Hosts that pull for themselves: a line when each starts and ends, and every 64 MiB it downloads. */
+  private onHost(event: Extract<ProgressEvent, { type: 'host' }>): void {
+    const bytes = event.bytes ?? 0;
+    if (event.state === 'start') this.line(`  ${event.host}: its dogestry server pulls`);
+    else if (event.state === 'done') {
+      this.line(`  ${event.host}: done, ${event.layers ?? 0} layers loaded, ${formatBytes(bytes)} downloaded there`);
+    } else if (event.state === 'failed') this.line(`  ${event.host}: failed: ${event.message ?? ''}`);
+    else {
+      const step = Math.floor(bytes / HOST_STEP);
+      if (step > (this.hostSteps.get(event.host) ?? 0)) {
+        this.hostSteps.set(event.host, step);
+        this.line(`  ${event.host}: ${formatBytes(bytes)} downloaded`);
+      }
     }
   }
 

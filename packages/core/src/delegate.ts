@@ -118,7 +118,7 @@ export async function pullDelegating(
       : { image: options.image, remote: delegation.remoteAlias as string };
 
   const delegated = agents.map(async ({ host, agent }): Promise<PullResult> => {
-    emit?.({ type: 'load', engine: host, layers: 0, state: 'start' });
+    emit?.({ type: 'host', host, state: 'start' });
     const follow = hostEvents(host, emit);
     try {
       return await agentPull(agent, await body(false), follow, options.signal);
@@ -159,8 +159,11 @@ export async function pullDelegating(
         delegated: { bytesDownloaded: result.bytesDownloaded },
         ...(own?.error ? { error: own.error } : {}),
       });
-      emit?.({ type: 'load', engine: host, layers: own?.layersLoaded ?? 0, state: 'done' });
-    } else failed.push({ host, error: outcome.reason as Error });
+      emit?.({ type: 'host', host, state: 'done', bytes: result.bytesDownloaded, layers: own?.layersLoaded ?? 0 });
+    } else {
+      failed.push({ host, error: outcome.reason as Error });
+      emit?.({ type: 'host', host, state: 'failed', message: (outcome.reason as Error).message });
+    }
   }
   for (const { host, error } of failed) {
     const code = (error as { code?: string }).code ?? 'UNEXPECTED';
@@ -193,9 +196,14 @@ function sourceFor(remote: Remote, delegation: DelegationOptions): 'ticket' | 'a
   );
 }
 
-/** A host's progress, as `load` lines for that host (its layer events would mix with others'). */
+/** A host's progress as `host` events: its stored bytes downloaded so far (its layer events would mix with other hosts'). */
 function hostEvents(host: string, emit: ProgressListener | undefined): ProgressListener {
+  const layers = new Map<string, number>();
   return (event) => {
     if (event.type === 'repair' || event.type === 'wait') emit?.({ ...event, reason: `${host}: ${event.reason}` });
+    if (event.type === 'layer-progress' || event.type === 'layer-done') {
+      layers.set(event.diffId, event.bytes);
+      emit?.({ type: 'host', host, state: 'progress', bytes: [...layers.values()].reduce((a, b) => a + b, 0) });
+    }
   };
 }

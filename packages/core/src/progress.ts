@@ -26,7 +26,19 @@ export type ProgressEvent =
   /** A stored blob found broken and removed so it is written (push) or fetched (pull) again. */
   | { readonly type: 'repair'; readonly key: string; readonly reason: string }
   /** Waiting for something outside this process (a gc running on the remote). */
-  | { readonly type: 'wait'; readonly reason: string };
+  | { readonly type: 'wait'; readonly reason: string }
+  /**
+   * A host whose dogestry server pulls for itself (`--pull-hosts dogestry://…`): started, stored
+   * bytes it downloaded so far, done (with the layers it loaded) or failed.
+   */
+  | {
+      readonly type: 'host';
+      readonly host: string;
+      readonly state: 'start' | 'progress' | 'done' | 'failed';
+      readonly bytes?: number;
+      readonly layers?: number;
+      readonly message?: string;
+    };
 
 export type ProgressListener = (event: ProgressEvent) => void;
 
