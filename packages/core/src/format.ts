@@ -6,11 +6,12 @@ import {
   DogestryError,
   FormatError,
   LegacyFormatError,
+  NotAnImageError,
   NotFoundError,
   ReadOnlyError,
   UpgradeRequiredError,
 } from './errors.js';
-import { checkConfig, type ImageManifest, parseManifest } from './manifest.js';
+import { checkConfig, type ImageManifest, parseManifest, parseStoredManifest } from './manifest.js';
 import { assertDigestHex, assertName, assertTag, hexOf, type NameTag } from './reference.js';
 import type { Remote } from './remote.js';
 import { readAll } from './streams.js';
@@ -39,19 +40,48 @@ export const REFERRERS_PREFIX = 'referrers/sha256/';
 export const referrerKey = (subjectHex: string, manifestHex: string): string =>
   `${REFERRERS_PREFIX}${assertDigestHex(subjectHex)}/${assertDigestHex(manifestHex)}`;
 
-/** Manifest and config of one image, each verified by digest and checked against the other. */
+/** The platform this process runs on, as image indexes name platforms (`linux/amd64`). */
+export const HOST_PLATFORM = {
+  os: process.platform === 'win32' ? 'windows' : process.platform,
+  architecture:
+    ({ x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ??
+    process.arch,
+};
+
+/**
+ * Manifest and config of one image, each verified by digest and checked against the other. An
+ * image index (a multi-platform image a client pushed) stands for its manifest for `platform`
+ * (this host's by default); `manifestHex` says which manifest that was.
+ */
 export async function readImage(
   remote: Remote,
-  manifestHex: string,
-): Promise<{ manifest: ImageManifest; config: Buffer; diffIds: string[] }> {
-  const manifest = parseManifest(await readSmallBlob(remote, manifestHex), blobKey(manifestHex));
+  indexOrManifestHex: string,
+  platform: { os: string; architecture: string } = HOST_PLATFORM,
+): Promise<{ manifest: ImageManifest; config: Buffer; diffIds: string[]; manifestHex: string }> {
+  let manifestHex = indexOrManifestHex;
+  const bytes = await readSmallBlob(remote, manifestHex);
+  const stored = parseStoredManifest(bytes, blobKey(manifestHex));
+  if (stored.kind === 'index') {
+    const match = stored.manifests.find((m) => m.platform?.os === platform.os && m.platform?.architecture === platform.architecture);
+    if (!match) {
+      const offered = stored.manifests.map((m) => `${m.platform?.os ?? '?'}/${m.platform?.architecture ?? '?'}`).join(', ');
+      throw new NotAnImageError(
+        `${blobKey(manifestHex)} is an image index with no ${platform.os}/${platform.architecture} image (it has: ${offered || 'none'})`,
+      );
+    }
+    manifestHex = match.digest.slice('sha256:'.length);
+  }
+  const manifest = parseManifest(
+    manifestHex === indexOrManifestHex ? bytes : await readSmallBlob(remote, manifestHex),
+    blobKey(manifestHex),
+  );
   const configHex = hexOf(manifest.config.digest);
   const config = await readSmallBlob(remote, configHex);
   if (config.length !== manifest.config.size) {
     throw new FormatError(`${blobKey(configHex)} is ${config.length} bytes but its manifest says ${manifest.config.size}`);
   }
   const diffIds = checkConfig(config, blobKey(configHex), manifest);
-  return { manifest, config, diffIds };
+  return { manifest, config, diffIds, manifestHex };
 }
 
 export function sha256Hex(bytes: Buffer): string {

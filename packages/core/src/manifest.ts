@@ -184,13 +184,8 @@ export function referencedBlobs(manifest: StoredManifest): { blobs: string[]; ma
 export function parseManifest(bytes: Buffer, key: string): ImageManifest {
   const stored = parseStoredManifest(bytes, key);
   if (stored.kind === 'index') {
-    const platforms = stored.manifests
-      .map((d) => `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'} ${d.digest}`)
-      .slice(0, 8)
-      .join(', ');
-    throw new NotAnImageError(
-      `${key} is an image index (${stored.mediaType}) of ${stored.manifests.length} manifests (${platforms}), not one image: dogestry pull loads a single image`,
-    );
+    // readImage picks an index's manifest for the platform; here an index is where an image was expected.
+    throw new NotAnImageError(`${key} is an image index (${stored.mediaType}), not one image`);
   }
   const config = stored.config as Descriptor;
   if (!isImageConfig(config)) {

@@ -98,7 +98,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   await requireRepository(remote);
   // An image pulled by id is tagged with the name the remote holds it under, unless it holds several.
   const resolved = await resolveImage(remote, options.image, { nameIds: true });
-  const { manifest, config, diffIds } = await readImage(remote, resolved.manifestHex);
+  const { manifest, config, diffIds, manifestHex } = await readImage(remote, resolved.manifestHex);
   const configHex = hexOf(manifest.config.digest);
   const imageId = `sha256:${configHex}`;
   const name: NameTag | undefined = asTag ?? resolved.nameTag ?? resolved.heldAs;
@@ -217,7 +217,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
     remote: remote.url,
     image: name ? formatNameTag(name) : undefined,
     imageId,
-    manifestDigest: `sha256:${resolved.manifestHex}`,
+    manifestDigest: `sha256:${manifestHex}`,
     bytesDownloaded,
     engines: engines.map((engine) => {
       const ok = succeeded.find((r) => r.engine === engine.endpoint);

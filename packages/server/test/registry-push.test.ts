@@ -293,6 +293,33 @@ describe('registry face: what the format makes of pushes', () => {
     });
   });
 
+  it("an image index: dogestry pull loads this host's platform's image, and refuses an index without one", async () => {
+    const child = await at('/v2/gz/app/manifests/1', { method: 'HEAD' });
+    const digest = child.headers.get('docker-content-digest') as string;
+    const size = Number(child.headers.get('content-length'));
+    const indexOf = (platform: { os: string; architecture: string }) => ({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest, size, platform }],
+    });
+    const here = { os: 'linux', architecture: process.arch === 'arm64' ? 'arm64' : 'amd64' };
+    assert.equal((await putManifest('gz/app', 'multi', indexOf(here), 'application/vnd.oci.image.index.v1+json')).status, 201);
+    const engine = new FakeEngine();
+    const pulled = await pull({ remote, engine, image: 'gz/app:multi', cacheDir: join(work, 'cache-index') });
+    assert.equal(pulled.imageId, image.imageId);
+    assert.equal(pulled.manifestDigest, digest, "the platform's manifest");
+    const elsewhere = { os: 'windows', architecture: 'amd64' };
+    assert.equal((await putManifest('gz/app', 'win', indexOf(elsewhere), 'application/vnd.oci.image.index.v1+json')).status, 201);
+    await assert.rejects(pull({ remote, engine: new FakeEngine(), image: 'gz/app:win', cacheDir: join(work, 'cache-index') }), {
+      code: 'NOT_AN_IMAGE',
+      message: /no linux\/(amd64|arm64) image \(it has: windows\/amd64\)/,
+    });
+    assert.deepEqual(
+      (await verify({ remote })).problems.filter((p) => p.tags.some((t) => t.startsWith('gz/app:'))),
+      [],
+    );
+  });
+
   it('dogestry pull refuses an artifact (NOT_AN_IMAGE)', async () => {
     const cfg = await upload('art/chart', Buffer.from('{"name":"chart"}'));
     const chart = gzipSync(Buffer.from('a helm chart'));
