@@ -13,11 +13,13 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** The base the other two are built FROM: an engine holding it holds their biggest layer. */
+export const REAL_BASE = 'real/base:1';
 export const REAL_IMAGE = 'real/app:1';
 export const REAL_VARIANT = 'real/app:2';
 
 export async function buildRealImages(host: string, work: string): Promise<void> {
-  await run('bash', ['-c', `set -o pipefail; tar -C / -cf - usr/bin | docker -H ${host} import - real/base:1 >/dev/null`], {
+  await run('bash', ['-c', `set -o pipefail; tar -C / -cf - usr/bin | docker -H ${host} import - ${REAL_BASE} >/dev/null`], {
     maxBuffer: 64 << 20,
   });
   for (const [tag, top, source] of [
@@ -28,7 +30,7 @@ export async function buildRealImages(host: string, work: string): Promise<void>
     await mkdir(ctx, { recursive: true });
     await cp('/usr/lib/python3.11', join(ctx, 'py'), { recursive: true, verbatimSymlinks: true });
     await cp(source, join(ctx, 'top'), { recursive: true, verbatimSymlinks: true });
-    await writeFile(join(ctx, 'Dockerfile'), `FROM real/base:1\nCOPY py /usr/lib/python3.11\nCOPY top ${top}\n`);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${REAL_BASE}\nCOPY py /usr/lib/python3.11\nCOPY top ${top}\n`);
     await run('docker', ['-H', host, 'build', '-q', '-t', tag, ctx], {
       env: { ...process.env, DOCKER_BUILDKIT: '0' },
       maxBuffer: 64 << 20,
