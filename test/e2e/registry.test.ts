@@ -129,6 +129,38 @@ it('docker push, skopeo copy, podman push and ctr push into it; dogestry pull lo
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
 });
 
+it('a skopeo push killed mid-upload leaves no tag and, once the registry stops, no temporary key', async () => {
+  const big = await buildImageTar(join(work, 'images'), 'kill/app:1', [{ seed: 'registry-kill', size: 128 * MiB }]);
+  const registry = await serve();
+  let log = '';
+  try {
+    const child = spawn(
+      'skopeo',
+      ['copy', '--dest-tls-verify=false', `docker-archive:${big.tarPath}`, `docker://${registry.host}/kill/app:1`],
+      {
+        stdio: 'ignore',
+      },
+    );
+    // The layer's upload session is open once its POST is answered; its PATCH streams next.
+    assert.ok(await until(async () => /POST \/v2\/kill\/app\/blobs\/uploads\/ 202/.test(registry.log()), { ms: 30_000 }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const tags = await fetch(`${registry.url}/v2/kill/app/tags/list`);
+    assert.equal(tags.status, 404, 'no tag');
+  } finally {
+    log = await registry.stop();
+  }
+  assert.match(log, /PATCH \/v2\/kill\/app\/blobs\/uploads\//, 'the upload had started');
+  const { readdir } = await import('node:fs/promises');
+  const tmp = await readdir(join(remote, 'tmp'), { recursive: true }).catch(() => [] as string[]);
+  assert.deepEqual(
+    tmp.filter((entry) => entry.split('/').length > 2),
+    [],
+    'no upload part left behind',
+  );
+});
+
 it('with htpasswd users: docker pull and push are refused until docker login, then work', async () => {
   const htpasswd = join(work, 'htpasswd');
   await run('htpasswd', ['-B', '-b', '-c', htpasswd, 'deploy', 'reg-s3cret']);

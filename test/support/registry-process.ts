@@ -9,6 +9,8 @@ export interface RegistryProcess {
   /** `127.0.0.1:PORT`, as image references name it. */
   readonly host: string;
   readonly pid: number;
+  /** What it has written to stderr (its request log) so far. */
+  log(): string;
   /** Stop it; answers what it wrote to stderr (its request log). */
   stop(): Promise<string>;
 }
@@ -32,6 +34,7 @@ export async function startRegistryProcess(remote: string, flags: readonly strin
     url,
     host: url.replace(/^https?:\/\//, ''),
     pid: child.pid as number,
+    log: () => stderr,
     stop: async () => {
       await stopChild(child);
       return stderr;

@@ -14,6 +14,7 @@ export { type EntrySink, parseSave, type SaveLayout, type SaveResult } from './d
 export * as format from './format.js';
 export { WriterLease } from './lease.js';
 export { rawFrame } from './lz4-frames.js';
+export { bytesPassed } from './memory.js';
 export { sharedChainLength } from './pull.js';
 export { moveIntoPlace } from './push.js';
 export { formatNameTag, idPrefixOf, type NameTag, parseNameTag } from './reference.js';

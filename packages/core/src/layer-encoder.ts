@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { type Compression, createEncoder, type Encoder } from './compression.js';
 import { DigestMismatchError } from './errors.js';
+import { bytesPassed } from './memory.js';
 import { type StreamHash, streamHash } from './sha256.js';
 import { both, pump } from './streams.js';
 
@@ -50,6 +51,7 @@ export class LayerEncoder {
     if (this.failure) return Promise.reject(this.failure);
     const hashing = this.hash.update(chunk);
     this.bytes += chunk.length;
+    bytesPassed(chunk.length);
     if (this.onProgress && this.bytes >= this.nextProgress) {
       this.nextProgress = this.bytes + PROGRESS_EVERY;
       this.onProgress(this.bytes);

@@ -3,7 +3,7 @@
  * and blobs (GET and HEAD, `Range`), and the referrers API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { servedBytes } from '../memory.js';
+import { bytesPassed } from '@dogestry/core/internal';
 import { RegistryError } from './errors.js';
 import type { Repositories } from './repository.js';
 import type { Route } from './routes.js';
@@ -94,7 +94,7 @@ async function answerBlob(
     for await (const chunk of await blob.open(start, end)) {
       if (response.destroyed) return; // the client went away: reading stops here
       if (!response.write(chunk)) await drained(response);
-      servedBytes(chunk.length);
+      bytesPassed(chunk.length);
     }
     response.end();
   } catch (error) {
