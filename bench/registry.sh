@@ -1,10 +1,4 @@
 #!/usr/bin/env bash
 # The registry face beside the distribution registry: writes bench/REGISTRY.md. As root on Debian.
 #   bash bench/registry.sh            # BENCH_RUNS=3 by default
-set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup.sh --all
-export DOCKER_API_VERSION=1.41
-PATH="$(bash scripts/node.sh 24):$PATH"
-export PATH
-exec node --import tsx bench/registry.ts "$@"
+exec bash "$(dirname "$0")/ts.sh" registry "$@"

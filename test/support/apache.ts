@@ -19,7 +19,18 @@ export interface Apache {
 
 const MODULES = ['mpm_event', 'authz_core', 'dav', 'dav_fs', 'mime', 'dir', 'alias'];
 
+/** A port picked free can be taken before Apache binds it: then it exits, and it starts again on another. */
 export async function startApache(): Promise<Apache> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startApacheOnce();
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startApacheOnce(): Promise<Apache> {
   const root = await mkdtemp(join(tmpdir(), 'dogestry-apache-'));
   await chmod(root, 0o755); // www-data walks through it
   for (const dir of ['logs', 'run', 'dav', 'lock', 'www']) await mkdir(join(root, dir), { recursive: true });
@@ -40,7 +51,7 @@ DefaultRuntimeDir ${root}/run
 TypesConfig /etc/mime.types
 Mutex file:${root}/run default
 ErrorLog ${root}/logs/error.log
-LogLevel warn
+LogLevel info dav:debug
 DocumentRoot ${root}/www
 DavLockDB ${root}/lock/DavLock
 Alias /dav ${root}/dav
@@ -60,13 +71,16 @@ Alias /dav ${root}/dav
     stderr += chunk.toString();
   });
   const url = `http://127.0.0.1:${port}`;
+  // Apache itself, with DAV: not whatever else may hold the port.
   const answering = () =>
     fetch(`${url}/dav/`, { method: 'OPTIONS' }).then(
-      (r) => r.ok,
+      (r) => r.ok && /Apache/.test(r.headers.get('server') ?? '') && /\b1\b/.test(r.headers.get('dav') ?? ''),
       () => false,
     );
   if (!(await until(answering, { givenUp: () => child.exitCode !== null }))) {
     const log = await readFile(join(root, 'logs', 'error.log'), 'utf8').catch(() => '');
+    await stopChild(child);
+    await rm(root, { recursive: true, force: true });
     throw new Error(`apache did not start: ${stderr}${log}`);
   }
   return {

@@ -2,11 +2,13 @@
  * The OCI distribution-spec conformance suite (../shared/oci-conformance, upstream 46cff19):
  * where it is, and one run of it against a registry URL, with its summary.
  */
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from './dockerd.js';
+import { startRegistryProcess } from './registry-process.js';
 
 const run = promisify(execFile);
 
@@ -55,4 +57,21 @@ export async function runConformance(
       .join('\n'),
     output: result.stdout,
   };
+}
+
+/**
+ * The whole suite (every workflow) against `dogestry registry` over `remote`, started for it
+ * and stopped after: 0 failures, and at least the 74 specs that run (the other 5 are skipped
+ * by the suite's own configuration).
+ */
+export async function assertWholeSuitePasses(remote: string, env: NodeJS.ProcessEnv, namespace: string, reportDir: string): Promise<void> {
+  const registry = await startRegistryProcess(remote, [], env);
+  let result: ConformanceResult;
+  try {
+    result = await runConformance(registry.url, namespace, { OCI_REPORT_DIR: reportDir });
+  } finally {
+    await registry.stop();
+  }
+  assert.equal(result.failed, 0, result.failures);
+  assert.ok(result.passed >= 74, `passed ${result.passed}`);
 }
