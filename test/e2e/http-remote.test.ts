@@ -4,7 +4,7 @@
  * connections, and a missing tag.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -113,6 +113,28 @@ describe('http remote against nginx', () => {
     assert.equal(pushed.code, 0, pushed.stderr);
     assert.doesNotMatch(pushed.stdout + pushed.stderr, new RegExp(NGINX_PASSWORD));
     assert.match(pushed.stdout, new RegExp(`"remote": "${nginx.url}/private/auth-${counter}/"`));
+  });
+
+  it('dogestry login: a user and password checked with one read, stored 0600, used with none in the URL; logout forgets them', async () => {
+    const home = await mkdtemp(join(work, 'login-'));
+    const repo = `${nginx.url}/private/login-${++counter}/`;
+    const env = { PATH: process.env.PATH ?? '', HOME: home, DOCKER_API_VERSION: '1.41', XDG_CACHE_HOME: join(home, 'cache') };
+    const as = (args: string[], input?: string) => runCli(args, { cwd: work, env, ...(input === undefined ? {} : { input }) });
+    const wrong = await as(['login', repo, '--username', NGINX_USER, '--password-stdin'], 'wrong-pass');
+    assert.equal(wrong.code, 5, wrong.stderr);
+    assert.doesNotMatch(wrong.stdout + wrong.stderr, /wrong-pass/);
+    const file = join(home, '.config', 'dogestry', 'credentials.json');
+    assert.equal(await stat(file).catch(() => undefined), undefined, 'nothing stored');
+    const login = await as(['login', repo, '--username', NGINX_USER, '--password-stdin'], `${NGINX_PASSWORD}\n`);
+    assert.equal(login.code, 0, login.stderr);
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const pushed = await as(['push', repo, 'web-base:1', '--docker-host', dockerd.host]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.doesNotMatch(pushed.stdout + pushed.stderr, new RegExp(NGINX_PASSWORD));
+    assert.equal((await as(['logout', repo])).code, 0);
+    assert.equal((await as(['pull', repo, 'web-base:1', '--docker-host', dockerd.host])).code, 5, 'after logout: AUTH again');
+    const listed = await as(['images', repo, '--json']);
+    assert.equal(listed.code, 5, `a listing the server refuses is AUTH, not "no listing": ${listed.stdout}`);
   });
 
   it('a push to a read-only server fails with READ_ONLY before any bytes move', async () => {

@@ -424,7 +424,11 @@ export class HttpRemote implements Remote {
   }
 
   private async detectListingOnce(): Promise<void> {
-    this.listing = await detectListing((method, url, options) => this.send(method, url, options), this.base);
+    this.listing = await detectListing(
+      (method, url, options) => this.send(method, url, options),
+      this.base,
+      (response, what) => this.fail(response, what, this.base),
+    );
     this.capabilities = { ...this.capabilities, list: this.listing !== 'none' };
   }
 

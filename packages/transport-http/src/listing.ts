@@ -5,12 +5,21 @@ export type Listing = 'autoindex' | 'propfind' | 'none';
 
 type Send = (method: string, url: URL, options?: { headers?: Record<string, string> }) => Promise<Dispatcher.ResponseData>;
 
-/** Which listing the server offers at `base`, by asking: reads only. */
-export async function detectListing(send: Send, base: URL): Promise<Listing> {
+/**
+ * Which listing the server offers at `base`, by asking: reads only. A server that wants
+ * credentials (401) is not one without a listing: `refuse` turns its answer into the error.
+ */
+export async function detectListing(
+  send: Send,
+  base: URL,
+  refuse: (response: Dispatcher.ResponseData, what: string) => Promise<never>,
+): Promise<Listing> {
   const propfind = await send('PROPFIND', base, { headers: { depth: '1' } });
+  if (propfind.statusCode === 401) return refuse(propfind, 'PROPFIND');
   const text = await propfind.body.text();
   if (propfind.statusCode === 207 && text.includes('multistatus')) return 'propfind';
   const get = await send('GET', base, { headers: { accept: 'application/json' } });
+  if (get.statusCode === 401) return refuse(get, 'GET');
   const body = await get.body.text();
   if (get.statusCode === 200 && body.trimStart().startsWith('[')) {
     try {
