@@ -36,6 +36,14 @@ export function isLoopback(host: string): boolean {
   return isIP(host) === 4 && host.startsWith('127.');
 }
 
+/** Stop listening and drop every open connection (streams in flight included). */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
 /** Start listening; answers the server and the URL clients use. */
 export async function listen(options: ListenOptions, handler: RequestListener): Promise<{ server: Server; url: string; address: Address }> {
   const address = parseListen(options.listen);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { type DockerEngine, DogestryError, type ProgressEvent, type PullResult, pull, type Remote } from '@dogestry/core';
 
 export type PullEvent =
-  | (ProgressEvent & { readonly host?: never })
+  | ProgressEvent
   | { readonly type: 'result'; readonly result: PullResult }
   | { readonly type: 'error'; readonly error: { readonly code: string; readonly message: string; readonly retryable: boolean } };
 

@@ -12,7 +12,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type DockerEngine, DogestryError, InvalidReferenceError, type PullTicket, UsageError } from '@dogestry/core';
 import { openTicket } from '@dogestry/core/internal';
 import { isPullTicket } from '@dogestry/core/transport';
-import { isLoopback, type ListenOptions, listen, parseListen } from '../listener.js';
+import { readBody } from '../body.js';
+import { closeServer, isLoopback, type ListenOptions, listen, parseListen } from '../listener.js';
 import { AgentPulls, type PullEvent, type PullRequest } from './pulls.js';
 import { bearerMatches } from './token.js';
 
@@ -71,10 +72,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     server,
     close: async () => {
       pulls.cancelAll();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
     },
   };
 }
@@ -177,15 +175,9 @@ function fromAlias(value: unknown, image: string, options: AgentOptions): PullRe
 }
 
 async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > 4 * 1024 * 1024) throw new AgentError(413, 'USAGE', 'the request is larger than 4 MiB');
-    chunks.push(chunk);
-  }
+  const body = await readBody(request, 4 * 1024 * 1024, () => new AgentError(413, 'USAGE', 'the request is larger than 4 MiB'));
   try {
-    const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    const value = JSON.parse(body.toString('utf8')) as unknown;
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
   } catch {
     // answered below

@@ -4,6 +4,8 @@
  * PUT, and DELETE of manifests, tags and blobs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { format } from '@dogestry/core/internal';
+import { readBody } from '../body.js';
 import { RegistryError } from './errors.js';
 import { API_VERSION } from './reads.js';
 import { checkName, isDigest, type Route } from './routes.js';
@@ -25,7 +27,8 @@ export async function answerWrite(
 ): Promise<void> {
   if (target.kind === 'upload') return answerUpload(target, url, method, request, response, context);
   if (target.kind === 'manifest' && method === 'PUT') {
-    const bytes = await readBody(request, 4 * 1024 * 1024);
+    const limit = format.MAX_MANIFEST_SIZE;
+    const bytes = await readBody(request, limit, () => new RegistryError(413, 'SIZE_INVALID', `a manifest is at most ${limit} bytes`));
     const contentType = request.headers['content-type']?.split(';')[0]?.trim();
     const { hex, manifest } = await context.writer.putManifest(target.name, target.reference, bytes, contentType);
     return answer(response, 201, {
@@ -169,15 +172,4 @@ async function drain(request: IncomingMessage): Promise<void> {
   for await (const _ of request) {
     // discarded: this endpoint takes no body
   }
-}
-
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new RegistryError(413, 'SIZE_INVALID', `a manifest is at most ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }

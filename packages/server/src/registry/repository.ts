@@ -173,7 +173,6 @@ export class Repositories {
 
   /** The blob link `links/<name>/blobs/sha256/<hex>`, whose content records the blob's size, where the blob is there too. */
   async linkedBlob(name: string, hex: string): Promise<Blob | undefined> {
-    await this.remote.prepare?.('list');
     const text = await format.readText(this.remote, format.linkKey(name, 'blobs', hex)).catch(() => undefined);
     if (text === undefined) return undefined;
     const size = (JSON.parse(text) as { size?: unknown }).size;

@@ -7,7 +7,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { DogestryError, NotFoundError, UsageError } from '@dogestry/core';
 import type { Remote } from '@dogestry/core/transport';
 import { Htpasswd } from '../htpasswd.js';
-import { isLoopback, type ListenOptions, listen, parseListen } from '../listener.js';
+import { closeServer, isLoopback, type ListenOptions, listen, parseListen } from '../listener.js';
 import { RegistryError } from './errors.js';
 import { answerWrite, type PushContext } from './pushes.js';
 import { API_VERSION, answerRead } from './reads.js';
@@ -78,10 +78,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     url,
     server,
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer(server);
       await uploads.close();
       await writer.close();
     },
