@@ -209,7 +209,26 @@ describe('delegated pulls over TLS, and a host whose engine is down', () => {
       await engine.docker('rmi', '-f', image.imageId).catch(() => '');
       const host = secure.url.replace(/^https:/, 'dogestry:');
       const untrusted = await deploy(['pull', remote, 'fleet/app:1', '--pull-hosts', host, '--json']);
-      assert.notEqual(untrusted.code, 0, 'a server whose certificate is not trusted is not one');
+      assert.notEqual(untrusted.code, 0, 'without --server-ca the client speaks plain HTTP: no server there');
+      // A CA that did not sign the server's certificate: the ticket must not go.
+      await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=other',
+        '-keyout',
+        join(dir, 'other-key.pem'),
+        '-out',
+        join(dir, 'other.pem'),
+      ]);
+      const wrongCa = await deploy(['pull', remote, 'fleet/app:1', '--pull-hosts', host, '--server-ca', join(dir, 'other.pem'), '--json']);
+      assert.notEqual(wrongCa.code, 0, 'a certificate the given CA did not sign is refused');
+      assert.doesNotMatch(secure.log(), /pull fleet\/app:1 started/, 'no pull reached the server');
       const pulled = await deploy(['pull', remote, 'fleet/app:1', '--pull-hosts', host, '--server-ca', join(dir, 'cert.pem'), '--json']);
       assert.equal(pulled.code, 0, pulled.stderr + pulled.stdout);
       assert.equal(await idOn(engine, 'fleet/app:1'), image.imageId);
