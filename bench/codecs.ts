@@ -1,19 +1,20 @@
 /**
  * Each layer encoding on each layer of the real image, as dogestry runs it (size, encode and
- * decode CPU of this process, thread pool included), beside the `lz4` and `zstd` tools on the
- * same bytes: the numbers the default compression is chosen from.
+ * decode CPU), beside the `lz4` and `zstd` tools on the same bytes: the numbers the default
+ * compression is chosen from. Every figure is one process reading a file and writing to
+ * /dev/null, timed by GNU time (user + system, threads included): ours (bench/codec-run.mjs,
+ * on the built packages, with node's start) exactly as the tools. The `none` rows are what
+ * node pays to stream the bytes at all.
  */
 import { execFile } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { COMPRESSIONS } from '@dogestry/core';
-import { decode, encoderFor } from '@dogestry/core/internal';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
+const CODEC_RUN = join(import.meta.dirname, 'codec-run.mjs');
 
 export interface CodecRow {
   readonly layer: string;
@@ -23,54 +24,51 @@ export interface CodecRow {
   readonly decodeCpu: number;
 }
 
-const cpuSeconds = (before: NodeJS.CpuUsage): number => {
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / 1e6;
-};
-
-/** CPU seconds (user + sys) of a shell command, from GNU time. */
-async function toolCpu(script: string): Promise<number> {
-  const { stderr } = await run('/usr/bin/time', ['-f', '__CPU__ %U %S', 'bash', '-c', script], { maxBuffer: 64 << 20 });
+/** CPU seconds (user + sys) of a command, from GNU time. */
+async function cpu(command: string[]): Promise<number> {
+  const { stderr } = await run('/usr/bin/time', ['-f', '__CPU__ %U %S', ...command], { maxBuffer: 64 << 20 });
   const m = /__CPU__ ([\d.]+) ([\d.]+)/.exec(stderr);
-  return m ? Number(m[1]) + Number(m[2]) : Number.NaN;
+  if (!m) throw new Error(`no timing from ${command.join(' ')}: ${stderr}`);
+  return Number(m[1]) + Number(m[2]);
 }
+
+interface Encoding {
+  readonly codec: string;
+  /** The command that encodes the layer into `out`. */
+  readonly encode: (out: string) => string[];
+  readonly decode: (input: string) => string[];
+}
+
+/** A tool's encode or decode as a shell pipeline (the tools write to stdout). */
+const tool = (script: string) => ['bash', '-c', script];
 
 export async function codecRows(layers: readonly { label: string; path: string }[], scratch: string): Promise<CodecRow[]> {
   const rows: CodecRow[] = [];
+  const node = [process.execPath, CODEC_RUN];
+  const stored = join(scratch, 'codec.out');
   for (const { label, path } of layers) {
     // Read once first, so no encoding is timed with the file still on disk.
-    await pipeline(createReadStream(path), new Writable({ write: (_c, _e, cb) => cb() }));
-    for (const codec of COMPRESSIONS) {
-      const stored: Buffer[] = [];
-      let before = process.cpuUsage();
-      await pipeline(
-        createReadStream(path, { highWaterMark: 256 * 1024 }),
-        encoderFor(codec),
-        new Writable({
-          write: (chunk: Buffer, _e, cb) => {
-            stored.push(chunk);
-            cb();
-          },
-        }),
-      );
-      const encodeCpu = cpuSeconds(before);
-      const storedBytes = stored.reduce((sum, b) => sum + b.length, 0);
-      before = process.cpuUsage();
-      await pipeline(Readable.from(stored), decode, new Writable({ write: (_c, _e, cb) => cb() }));
-      rows.push({ layer: label, codec, storedMiB: storedBytes / MiB, encodeCpu, decodeCpu: cpuSeconds(before) });
+    await run('bash', ['-c', `cat ${path} > /dev/null`]);
+    // Each encoder timed to /dev/null, then run again into a file for its size and its decoder.
+    const encodings: Encoding[] = [
+      ...COMPRESSIONS.map((codec) => ({
+        codec,
+        encode: (out: string) => [...node, 'encode', codec, path, out],
+        decode: (input: string) => [...node, 'decode', input, '/dev/null'],
+      })),
+      ...(['lz4', 'zstd'] as const).map((t) => ({
+        codec: `${t} tool (-1)`,
+        encode: (out: string) => tool(`${t} -1 -q -c ${path} > ${out}`),
+        decode: (input: string) => tool(`${t} -d -q -c ${input} > /dev/null`),
+      })),
+    ];
+    for (const { codec, encode, decode } of encodings) {
+      const encodeCpu = await cpu(encode('/dev/null'));
+      await cpu(encode(stored));
+      const size = (await stat(stored)).size;
+      rows.push({ layer: label, codec, storedMiB: size / MiB, encodeCpu, decodeCpu: await cpu(decode(stored)) });
     }
-    const out = `${scratch}/tool.out`;
-    for (const [codec, tool] of [
-      ['lz4 tool (-1)', 'lz4'],
-      ['zstd tool (-1)', 'zstd'],
-    ] as const) {
-      // Timed to /dev/null, as ours keeps its output in memory; then once more to a file for its size.
-      const encodeCpu = await toolCpu(`${tool} -1 -q -c ${path} > /dev/null`);
-      await run('bash', ['-c', `${tool} -1 -q -c ${path} > ${out}`]);
-      const size = (await stat(out)).size;
-      const decodeCmd = `${tool} -d -q -c ${out} > /dev/null`;
-      rows.push({ layer: label, codec, storedMiB: size / MiB, encodeCpu, decodeCpu: await toolCpu(decodeCmd) });
-    }
+    await rm(stored, { force: true });
   }
   return rows;
 }

@@ -23,7 +23,7 @@ let project: string;
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'dogestry-packages-'));
   dockerd = await startDockerd();
-  const image = await buildImageTar(join(work, 'images'), 'myapp:1.0', [{ seed: 'pkg-base', size: 512 * 1024 }]);
+  const image = await buildImageTar(join(work, 'images'), 'myapp:1.0', [{ seed: 'pkg-base', size: 2 * 1024 * 1024, kind: 'text' }]);
   await dockerd.docker('load', '-i', image.tarPath);
   const tarballs = join(work, 'tarballs');
   await mkdir(tarballs);
@@ -100,4 +100,11 @@ it('runs the installed CLI', async () => {
     (JSON.parse(images.stdout) as { images: { name: string; tag: string }[] }).images.map((i) => `${i.name}:${i.tag}`),
     ['myapp:1.0'],
   );
+  // Back into the engine: the text layer was stored as compressed lz4 blocks, which only the
+  // shipped WebAssembly decoder (packages/core/wasm) decodes.
+  assert.ok(existsSync(join(project, 'node_modules', '@dogestry', 'core', 'wasm', 'lz4-block.wasm')), 'core ships its decoder');
+  const imageId = (await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', 'myapp:1.0')).trim();
+  await dockerd.docker('rmi', 'myapp:1.0');
+  await run(bin, ['pull', remote, 'myapp:1.0', '--docker-host', dockerd.host, '-q'], { cwd: project, env });
+  assert.equal((await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', 'myapp:1.0')).trim(), imageId);
 });

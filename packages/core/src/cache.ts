@@ -5,9 +5,10 @@ import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
+import { blobReadFailure, missingBlob } from './blob-read.js';
 import { createDecoder, decodeInto, type Encoder } from './compression.js';
 import type { BlobReader } from './docker/load-tar.js';
-import { CacheCorruptError, CacheError, DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
+import { CacheCorruptError, CacheError, DigestMismatchError, DogestryError } from './errors.js';
 import { blobKey } from './format.js';
 import type { ByteOutput } from './framed-codec.js';
 import { type ProgressListener, progressCounter } from './progress.js';
@@ -184,10 +185,7 @@ export class CacheFill {
     const key = blobKey(this.compressed?.hex ?? this.hex);
     await this.cache.prepare();
     const body = await remote.read(key);
-    if (!body)
-      throw new NotFoundError(
-        `${key} is missing on ${remote.url}: the repository is incomplete; run \`dogestry verify\` and push the image again`,
-      );
+    if (!body) throw missingBlob(key, remote.url);
     if (stop?.aborted) {
       body.destroy();
       throw stop.reason;
@@ -232,16 +230,8 @@ export class CacheFill {
     } catch (error) {
       out.destroy();
       hash.discard();
-      if (error instanceof DogestryError) throw error;
-      if (cacheFailure) throw this.cache.failed(cacheFailure, `write sha256:${this.hex}`);
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code?.startsWith('E'))
-        throw new TransportError(`reading ${key} from ${remote.url} failed: ${(error as Error).message}`, {
-          cause: error,
-          retryable: true,
-        });
-      // Bytes that do not decode (zlib Z_* errors, lz4 frame errors) are corrupt bytes.
-      throw new DigestMismatchError(key, `sha256:${this.hex}`, `undecodable content (${(error as Error).message})`);
+      if (cacheFailure && !(error instanceof DogestryError)) throw this.cache.failed(cacheFailure, `write sha256:${this.hex}`);
+      throw blobReadFailure(error, key, remote.url, this.hex);
     } finally {
       stop?.removeEventListener('abort', onStop);
     }

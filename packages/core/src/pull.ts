@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import { BlobCache, type CacheFill, defaultCacheDir } from './cache.js';
 import { type DelegationOptions, pullDelegating } from './delegate.js';
+import { DirectLayer } from './direct-layer.js';
 import { DockerApiEngine } from './docker/api-engine.js';
 import type { DockerEngine, EngineImage } from './docker/engine.js';
 import { buildLoadTar } from './docker/load-tar.js';
@@ -61,7 +62,8 @@ export interface PullResult {
  * Reads tag -> manifest -> config (each verified by digest), works out for each engine the
  * longest chain prefix of layers it already has, downloads only the layers some engine
  * lacks into the local cache (decoded and verified before they are stored) while streaming to
- * each engine a load tar holding only its missing layers, and tags. Layers stream as they
+ * each engine a load tar holding only its missing layers, and tags. From a directory remote
+ * into one engine, layers stream from the remote into the load without the cache copy. Layers stream as they
  * download, but no unverified layer is ever loaded: its last byte and the tar's manifest
  * wait for verification, and a layer that fails it cuts the load, which the engine refuses
  * whole. Podman rejects partial loads, so it is sent every layer.
@@ -128,9 +130,25 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   );
   if (plans.length === 0) throw unplanned[0]?.error;
   const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
-  // The layers some engine lacks, each fetched once into the cache whichever engines need it.
+  const stop = new AbortController();
+  // One engine to load from a directory remote, with every layer's size known: each layer
+  // streams from the remote into the load, with no cache copy (direct-layer.ts).
+  const loading = plans.filter((p) => !p.already);
+  const direct = remote.capabilities.local === true && loading.length === 1 && manifest.layers.every((layer) => layer.encoding === 'none');
+  const directs = new Map<string, DirectLayer>();
+  if (direct) {
+    const present = (loading[0] as { present: number }).present;
+    for (const [i, diffId] of diffIds.entries()) {
+      if (i < present || directs.has(diffId)) continue;
+      directs.set(
+        diffId,
+        new DirectLayer(remote, hexOf(diffId), (manifest.layers[i] as { size: number }).size, options.onProgress, stop.signal),
+      );
+    }
+  }
+  // Otherwise the layers some engine lacks, each fetched once into the cache whichever engines need it.
   const fills = new Map<string, CacheFill>();
-  for (const { already, present } of plans) {
+  for (const { already, present } of direct ? [] : plans) {
     if (already) continue;
     for (const [i, layer] of manifest.layers.entries()) {
       const diffId = diffIds[i] as string;
@@ -148,7 +166,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
     operation: 'pull',
     image: name ? formatNameTag(name) : imageId,
     layers: new Set(diffIds).size,
-    missing: fills.size,
+    missing: fills.size + directs.size,
   });
 
   const limit = pLimit(options.concurrency ?? 2);
@@ -157,7 +175,6 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   // and streams each layer from the cache while it arrives (see buildLoadTar for why no
   // unverified layer can be loaded). A failed download stops the others and cuts the load
   // tars, and an engine discards a load cut short.
-  const stop = new AbortController();
   const cancel = () => stop.abort(abortedBy(options.signal as AbortSignal));
   options.signal?.addEventListener('abort', cancel, { once: true });
   using _detach = { [Symbol.dispose]: () => options.signal?.removeEventListener('abort', cancel) };
@@ -183,9 +200,9 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
         // decompression tells are fetched whole first.
         if ([...fills.values()].some((fill) => !fill.sizeKnown)) await allFetched;
         const layers = diffIds.map((diffId, i) => {
-          const fill = i < present ? undefined : fills.get(diffId);
-          const size = fill?.size ?? (manifest.layers[i] as { size: number }).size;
-          return fill ? { diffHex: fill.hex, size, open: () => fill.reader() } : { diffHex: hexOf(diffId), size };
+          const source = i < present ? undefined : (fills.get(diffId) ?? directs.get(diffId));
+          const size = source?.size ?? (manifest.layers[i] as { size: number }).size;
+          return source ? { diffHex: source.hex, size, open: () => source.reader() } : { diffHex: hexOf(diffId), size };
         });
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'start' });
         try {
@@ -193,8 +210,9 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
           await Promise.all([engine.load(buildLoadTar(configHex, config, layers, repoTags)), allFetched]);
         } catch (error) {
           await allFetched; // a failed download is the cause; the engine's error is its echo
-          throw error;
+          throw [...directs.values()].find((layer) => layer.cause)?.cause ?? error;
         }
+        for (const layer of directs.values()) bytesDownloaded += layer.bytes;
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'done' });
       } else emit?.({ type: 'load', engine: engine.endpoint, layers: 0, state: 'skipped' });
       if (name && !namedByLoad) await engine.tag(imageId, name.name, name.tag);

@@ -1,0 +1,21 @@
+/**
+ * One encoding or decoding of a file as push and pull run it, in a process of its own (as the
+ * `lz4` and `zstd` tools run): `codec-run.mjs encode CODEC IN OUT` or `codec-run.mjs decode IN OUT`.
+ * OUT may be /dev/null. bench/codecs.ts times it with GNU time. Plain JavaScript on the built
+ * packages, so that the timing holds node's start (~0.05 s) and no TypeScript compiler.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { parseCompression } from '@dogestry/core';
+import { decode, encoderFor } from '@dogestry/core/internal';
+
+const [mode, ...args] = process.argv.slice(2);
+if (mode === 'encode') {
+  const [codec, input, output] = args;
+  await pipeline(createReadStream(input, { highWaterMark: 256 * 1024 }), encoderFor(parseCompression(codec)), createWriteStream(output));
+} else if (mode === 'decode') {
+  const [input, output] = args;
+  await pipeline(createReadStream(input, { highWaterMark: 1024 * 1024 }), decode, createWriteStream(output));
+} else {
+  throw new Error('usage: codec-run.mjs encode CODEC IN OUT | decode IN OUT');
+}

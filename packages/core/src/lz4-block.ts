@@ -1,0 +1,76 @@
+/**
+ * LZ4 block decoding in our own WebAssembly module (packages/core/wasm/lz4-block.c, built by
+ * scripts/build-wasm.sh): one instance, its memory reused for every block, so a block costs
+ * one copy in and one copy out and no allocation but the output's.
+ */
+import { readFileSync } from 'node:fs';
+import { FormatError } from './errors.js';
+
+// The WebAssembly global, as far as this file uses it (the project's lib has no DOM types).
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: object };
+};
+
+interface Lz4BlockModule {
+  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly __heap_base: { readonly value: number };
+  decode(src: number, srcLength: number, dst: number, dstCapacity: number): number;
+}
+
+const WASM_PAGE = 64 * 1024;
+const REASONS: Record<number, string> = {
+  [-1]: 'it ends inside a sequence',
+  [-2]: 'it decodes to more bytes than its frame says',
+  [-3]: 'a match refers to before its start',
+  [-4]: 'it decodes to fewer bytes than its frame says',
+};
+
+let module: Lz4BlockModule | undefined;
+let base = 0;
+
+/** Loaded on first use, not with the CLI (1 KB, compiled synchronously). */
+function instance(): Lz4BlockModule {
+  if (!module) {
+    const path = new URL('../wasm/lz4-block.wasm', import.meta.url);
+    try {
+      module = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path)), {}).exports as unknown as Lz4BlockModule;
+    } catch (cause) {
+      // Our installation's fault, not the remote's or its bytes' (blob-read.ts passes it on).
+      throw Object.assign(
+        new Error(`dogestry's lz4 decoder ${path.pathname} did not load (${String(cause)}): reinstall @dogestry/core`, { cause }),
+        {
+          code: 'MODULE_NOT_FOUND',
+        },
+      );
+    }
+    base = align(module.__heap_base.value);
+  }
+  return module;
+}
+
+const align = (n: number) => (n + 15) & ~15;
+
+/**
+ * Decode one LZ4 block, given as `parts` (`length` bytes in all), that holds exactly `size`
+ * bytes. A block that does not decode to exactly that is FORMAT.
+ */
+export function decodeBlock(parts: readonly Buffer[], length: number, size: number): Buffer {
+  const wasm = instance();
+  const src = base;
+  const dst = align(src + length);
+  const needed = dst + size;
+  const have = wasm.memory.buffer.byteLength;
+  if (needed > have) wasm.memory.grow(Math.ceil((needed - have) / WASM_PAGE));
+  const memory = new Uint8Array(wasm.memory.buffer);
+  let at = src;
+  for (const part of parts) {
+    memory.set(part, at);
+    at += part.length;
+  }
+  const written = wasm.decode(src, length, dst, size);
+  if (written !== size) throw new FormatError(`corrupt lz4 block: ${REASONS[written] ?? `decoder answered ${written}`}`);
+  const out = Buffer.allocUnsafe(size);
+  out.set(memory.subarray(dst, dst + size));
+  return out;
+}

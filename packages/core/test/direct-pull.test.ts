@@ -1,0 +1,174 @@
+/**
+ * Pull from a remote whose reads are local (a directory; here the in-memory remote claiming
+ * so) into one engine: layers stream from the remote into the load with no cache copy
+ * (direct-layer.ts), and no unverified layer is ever loaded.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { DogestryError, type ProgressEvent, pull, push } from '@dogestry/core';
+import { MemoryRemote } from '@dogestry/core/transport';
+import { buildImageTar, type SyntheticImage } from '../../../test/support/synthetic-image.js';
+import { DirectLayer } from '../src/direct-layer.ts';
+import { FakeEngine } from './support/fake-engine.js';
+
+const KiB = 1024;
+let work: string;
+let image: SyntheticImage;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'dogestry-direct-'));
+  image = await buildImageTar(join(work, 'images'), 'app:1', [
+    { seed: 'direct-base', size: 3 * 1024 * KiB },
+    { seed: 'direct-text', size: 2 * 1024 * KiB, kind: 'text' },
+    { seed: 'direct-top', size: 100 * KiB },
+  ]);
+});
+after(() => rm(work, { recursive: true, force: true }));
+
+async function pushed(): Promise<MemoryRemote> {
+  const remote = new MemoryRemote({ local: true });
+  const engine = new FakeEngine();
+  engine.add('app:1', image);
+  await push({ remote, engine, image: 'app:1' });
+  return remote;
+}
+
+const layerKey = (diffId: string) => `blobs/sha256/${diffId.slice(7)}`;
+const storedBytes = (remote: MemoryRemote) =>
+  image.diffIds.reduce((sum, diffId) => sum + (remote.objects.get(layerKey(diffId))?.bytes.length ?? 0), 0);
+
+async function cacheFiles(cacheDir: string): Promise<string[]> {
+  return readdir(join(cacheDir, 'blobs', 'sha256')).catch(() => []);
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<DogestryError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof DogestryError, `expected a DogestryError, got ${(error as Error).stack}`);
+    assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected ${code}`);
+}
+
+describe('pull from a local remote into one engine', () => {
+  it('streams every layer into the load with nothing in the cache, and counts what it read', async () => {
+    const remote = await pushed();
+    const engine = new FakeEngine();
+    const cacheDir = join(work, 'cache-direct');
+    const events: ProgressEvent[] = [];
+    const result = await pull({ remote, engine, image: 'app:1', cacheDir, onProgress: (e) => events.push(e) });
+    assert.deepEqual(engine.loaded, [image.imageId]);
+    assert.deepEqual(await cacheFiles(cacheDir), [], 'no cache copy');
+    assert.equal(result.bytesDownloaded, storedBytes(remote));
+    const done = events.filter((e) => e.type === 'layer-done');
+    assert.deepEqual(done.map((e) => e.diffId).sort(), [...image.diffIds].sort());
+    assert.ok(done.every((e) => e.type === 'layer-done' && e.result === 'downloaded'));
+  });
+
+  it('loads only what the engine lacks', async () => {
+    const remote = await pushed();
+    const partial = await buildImageTar(join(work, 'images-partial'), 'base:1', [{ seed: 'direct-base', size: 3 * 1024 * KiB }]);
+    assert.equal(partial.diffIds[0], image.diffIds[0]);
+    const holder = new FakeEngine();
+    holder.add('base:1', partial);
+    const events: ProgressEvent[] = [];
+    const result = await pull({
+      remote,
+      engine: holder,
+      image: 'app:1',
+      cacheDir: join(work, 'cache-delta'),
+      onProgress: (e) => events.push(e),
+    });
+    assert.equal(result.engines[0]?.layersPresent, 1);
+    assert.equal(result.engines[0]?.layersLoaded, 2);
+    assert.equal(events.filter((e) => e.type === 'layer-start').length, 2, 'the present layer is not read');
+  });
+
+  it('two engines to load still share one download through the cache', async () => {
+    const remote = await pushed();
+    const engines = [new FakeEngine(), new FakeEngine()];
+    const cacheDir = join(work, 'cache-two');
+    await pull({ remote, engines, image: 'app:1', cacheDir });
+    assert.deepEqual(
+      engines.map((e) => e.loaded),
+      [[image.imageId], [image.imageId]],
+    );
+    assert.equal((await cacheFiles(cacheDir)).length, 3);
+  });
+
+  it('a damaged stored layer is DIGEST_MISMATCH and the engine loads nothing', async () => {
+    const remote = await pushed();
+    // The random base layer is stored as raw lz4 blocks: a flipped byte decodes to other bytes.
+    const stored = remote.objects.get(layerKey(image.diffIds[0] as string));
+    assert.ok(stored);
+    const at = stored.bytes.length - 100;
+    stored.bytes[at] = (stored.bytes[at] as number) ^ 1;
+    const engine = new FakeEngine();
+    const error = await rejectsWith(pull({ remote, engine, image: 'app:1', cacheDir: join(work, 'cache-bad') }), 'DIGEST_MISMATCH');
+    assert.match(error.message, new RegExp(image.diffIds[0]?.slice(7, 19) as string));
+    assert.deepEqual(engine.loaded, []);
+  });
+
+  it('a missing stored layer is NOT_FOUND, telling what to do', async () => {
+    const remote = await pushed();
+    remote.objects.delete(layerKey(image.diffIds[1] as string));
+    const error = await rejectsWith(
+      pull({ remote, engine: new FakeEngine(), image: 'app:1', cacheDir: join(work, 'cache-gone') }),
+      'NOT_FOUND',
+    );
+    assert.match(error.message, /dogestry verify/);
+  });
+
+  it("hands over all but a layer's last byte as it arrives, and the last byte only once the layer verified", async () => {
+    // Stored as is (compression none), so each stored byte is a layer byte; the remote holds
+    // back the last one until the test lets it through, right or wrong.
+    const remote = new MemoryRemote({ local: true });
+    const engine = new FakeEngine();
+    engine.add('app:1', image);
+    await push({ remote, engine, image: 'app:1', compression: 'none' });
+    const diffId = image.diffIds[0] as string;
+    const stored = remote.objects.get(layerKey(diffId))?.bytes as Buffer;
+    const { size: length } = await stat(image.layerPaths[0] as string);
+    assert.equal(stored.length, length);
+    for (const last of [(stored.at(-1) as number) ^ 1, stored.at(-1) as number]) {
+      let release: (byte: Buffer) => void = () => {};
+      const gate = new Promise<Buffer>((resolve) => (release = resolve));
+      const held = Object.create(remote) as MemoryRemote;
+      held.read = async () =>
+        Readable.from(
+          (async function* () {
+            yield stored.subarray(0, -1);
+            yield await gate;
+          })(),
+        );
+      const reader = new DirectLayer(held, diffId.slice(7), length).reader();
+      let position = 0;
+      const got = createHash('sha256');
+      const reading = (async () => {
+        while (position < length) {
+          const chunk = await reader.read(position, 256 * KiB);
+          got.update(chunk);
+          position += chunk.length;
+        }
+      })();
+      while (position < length - 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(position, length - 1, 'everything but the last byte, and the last byte waits');
+      release(Buffer.from([last]));
+      if (last === stored.at(-1)) {
+        await reading;
+        assert.equal(got.digest('hex'), diffId.slice(7));
+      } else {
+        await rejectsWith(reading, 'DIGEST_MISMATCH');
+        assert.equal(position, length - 1, 'the wrong last byte never reached the load');
+      }
+    }
+  });
+});
