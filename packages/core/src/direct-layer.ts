@@ -3,6 +3,7 @@ import { decodeInto } from './compression.js';
 import type { BlobReader } from './docker/load-tar.js';
 import { DigestMismatchError } from './errors.js';
 import { blobKey } from './format.js';
+import { bytesPassed } from './memory.js';
 import { type ProgressListener, progressCounter } from './progress.js';
 import type { Remote } from './remote.js';
 import { streamHash } from './sha256.js';
@@ -75,6 +76,7 @@ export class DirectLayer {
         else this.queue[0] = head.subarray(n);
         this.queued -= n;
         this.position += n;
+        bytesPassed(n);
         if (this.queued < AHEAD) this.wake('decoder');
         return n === head.length ? head : head.subarray(0, n);
       }

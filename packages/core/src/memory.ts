@@ -6,6 +6,7 @@
  * started with --expose-gc (bin/dogestry does that) runs a full GC after every 16 MiB passed.
  * Measured on the registry with 4 clients pulling a 300 MB lz4 layer at once: peak RSS
  * 223 MiB -> 145 MiB, in 4.28 s instead of 3.94 s; every 8 MiB gave 127 MiB in 5.25 s.
+ * Pull's direct path (direct-layer.ts) counts too: 129 MiB instead of 171 on the real image.
  * Without --expose-gc (a library user's process) this does nothing.
  */
 const EVERY = 16 * 1024 * 1024;
