@@ -132,8 +132,9 @@ export class ProgressRenderer {
     }
   }
 
+  /** Every layer to download has come (a pull from a directory starts each only when the load reaches it). */
   private allDone(): boolean {
-    return [...this.layers.values()].every((l) => l.done);
+    return this.layers.size >= this.missing && [...this.layers.values()].every((l) => l.done);
   }
 
   private enter(phase: ProgressRenderer['phase']): void {

@@ -59,6 +59,18 @@ it('a pull: after the downloads end, says the engine is loading', () => {
   r.progress.finish();
 });
 
+it('a pull whose layers start one by one as the load reaches them: the load is announced once, after the last', () => {
+  const r = renderer(false);
+  r.emit({ type: 'plan', operation: 'pull', image: 'app:1', layers: 2, missing: 2 });
+  r.emit({ type: 'load', engine: 'unix:///x.sock', layers: 2, state: 'start' });
+  r.emit({ type: 'layer-start', diffId: a, size: 10 * MiB });
+  r.emit({ type: 'layer-done', diffId: a, bytes: 4 * MiB, size: 10 * MiB, result: 'downloaded' });
+  assert.doesNotMatch(r.output(), /downloads done/, 'one layer of two is not all of them');
+  r.emit({ type: 'layer-start', diffId: b, size: 10 * MiB });
+  r.emit({ type: 'layer-done', diffId: b, bytes: 4 * MiB, size: 10 * MiB, result: 'downloaded' });
+  assert.equal(r.output().match(/downloads done; the engine is loading app:1/g)?.length, 1);
+});
+
 it('not a TTY: plain lines, no escape codes, a progress line every 10 s', () => {
   const r = renderer(false);
   r.emit({ type: 'plan', operation: 'push', image: 'app:1', layers: 1, missing: 1 });
