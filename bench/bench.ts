@@ -341,8 +341,10 @@ Every run, in order (seconds): ${Object.entries(m)
 
 ## Encodings per layer of the real image
 
-CPU is user + system of the process, thread pool included: dogestry's encoder and decoder
-as push and pull run them, then the \`lz4\` and \`zstd\` tools on the same bytes.
+Each figure is one process reading the layer from a file and writing to /dev/null, timed
+by GNU time (user + system, threads included): dogestry's encoder and decoder as push and
+pull run them (bench/codec-run.mjs, node's start included), then the \`lz4\` and \`zstd\`
+tools on the same bytes. The \`none\` rows are what node pays to stream the bytes at all.
 
 | layer | encoding | stored | encode CPU | decode CPU |
 |---|---|---|---|---|

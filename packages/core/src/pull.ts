@@ -132,9 +132,13 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
   const stop = new AbortController();
   // One engine to load from a directory remote, with every layer's size known: each layer
-  // streams from the remote into the load, with no cache copy (direct-layer.ts).
+  // streams from the remote into the load, with no cache copy (direct-layer.ts). (A layer
+  // said to be empty is never read by the load, so it goes through the cache, which checks it.)
   const loading = plans.filter((p) => !p.already);
-  const direct = remote.capabilities.local === true && loading.length === 1 && manifest.layers.every((layer) => layer.encoding === 'none');
+  const direct =
+    remote.capabilities.local === true &&
+    loading.length === 1 &&
+    manifest.layers.every((layer) => layer.encoding === 'none' && layer.size > 0);
   const directs = new Map<string, DirectLayer>();
   if (direct) {
     const present = (loading[0] as { present: number }).present;

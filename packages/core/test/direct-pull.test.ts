@@ -116,6 +116,20 @@ describe('pull from a local remote into one engine', () => {
     assert.deepEqual(engine.loaded, []);
   });
 
+  it('a manifest that says a layer is empty still has that layer checked: DIGEST_MISMATCH, nothing loaded', async () => {
+    const remote = await pushed();
+    const tag = remote.objects.get('repositories/app/1')?.bytes.toString('utf8').trim() as string;
+    const manifest = JSON.parse(remote.objects.get(`blobs/sha256/${tag.slice(7)}`)?.bytes.toString('utf8') as string);
+    manifest.layers[1].size = 0;
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    remote.objects.set(`blobs/sha256/${hex}`, { bytes, modified: new Date() });
+    remote.objects.set('repositories/evil/1', { bytes: Buffer.from(`sha256:${hex}\n`), modified: new Date() });
+    const engine = new FakeEngine();
+    await rejectsWith(pull({ remote, engine, image: 'evil:1', cacheDir: join(work, 'cache-empty') }), 'DIGEST_MISMATCH');
+    assert.deepEqual(engine.loaded, []);
+  });
+
   it('a missing stored layer is NOT_FOUND, telling what to do', async () => {
     const remote = await pushed();
     remote.objects.delete(layerKey(image.diffIds[1] as string));
