@@ -51,7 +51,12 @@ import {
 
 /** S3 allows at most 5 GiB in one CopyObject. */
 const MAX_COPY = 5 * 1024 ** 3;
-const PART_SIZE = 16 * 1024 * 1024;
+/**
+ * 8 MiB parts, 4 at a time (the AWS CLI's part size). Pushing the real image to radosgw, 3 runs
+ * each: 14.24 s and 216 MiB peak RSS, against 14.04 s and 277 MiB with 16 MiB parts. Objects
+ * up to 78 GiB fit S3's 10,000 parts.
+ */
+const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 4;
 
 export interface S3Location {
