@@ -182,26 +182,31 @@ describe('delegated pulls onto four hosts', () => {
   });
 });
 
+/** A self-signed certificate for `cn` (and, for an IP, that IP as its subject alt name) in `dir`. */
+async function selfSigned(dir: string, key: string, cert: string, cn: string): Promise<void> {
+  const san = /^[\d.]+$/.test(cn) ? ['-addext', `subjectAltName=IP:${cn}`] : [];
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${cn}`,
+    ...san,
+    '-keyout',
+    join(dir, key),
+    '-out',
+    join(dir, cert),
+  ]);
+}
+
 describe('delegated pulls over TLS, and a host whose engine is down', () => {
   it('reaches a server over HTTPS with --server-ca, and hands it the ticket there', async () => {
     const dir = await mkdtemp(join(work, 'tls-'));
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
+    await selfSigned(dir, 'key.pem', 'cert.pem', '127.0.0.1');
     const engine = engines[0] as Dockerd;
     const secure = await startAgent(engine, 'tls', ['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
     try {
@@ -211,21 +216,7 @@ describe('delegated pulls over TLS, and a host whose engine is down', () => {
       const untrusted = await deploy(['pull', remote, 'fleet/app:1', '--pull-hosts', host, '--json']);
       assert.notEqual(untrusted.code, 0, 'without --server-ca the client speaks plain HTTP: no server there');
       // A CA that did not sign the server's certificate: the ticket must not go.
-      await run('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=other',
-        '-keyout',
-        join(dir, 'other-key.pem'),
-        '-out',
-        join(dir, 'other.pem'),
-      ]);
+      await selfSigned(dir, 'other-key.pem', 'other.pem', 'other');
       const wrongCa = await deploy(['pull', remote, 'fleet/app:1', '--pull-hosts', host, '--server-ca', join(dir, 'other.pem'), '--json']);
       assert.notEqual(wrongCa.code, 0, 'a certificate the given CA did not sign is refused');
       assert.doesNotMatch(secure.log(), /pull fleet\/app:1 started/, 'no pull reached the server');

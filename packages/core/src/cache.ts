@@ -5,16 +5,12 @@ import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { blobReadFailure, missingBlob } from './blob-read.js';
-import { createDecoder, decodeInto, type Encoder } from './compression.js';
+import { type CompressedSource, readDecoded } from './blob-read.js';
 import type { BlobReader } from './docker/load-tar.js';
-import { CacheCorruptError, CacheError, DigestMismatchError, DogestryError } from './errors.js';
-import { blobKey } from './format.js';
+import { CacheCorruptError, CacheError, DogestryError } from './errors.js';
 import type { ByteOutput } from './framed-codec.js';
-import { type ProgressListener, progressCounter } from './progress.js';
+import type { ProgressListener } from './progress.js';
 import type { Remote } from './remote.js';
-import { streamHash } from './sha256.js';
-import { both } from './streams.js';
 
 /** `$XDG_CACHE_HOME/dogestry`, else `~/.cache/dogestry`. */
 export function defaultCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
@@ -67,12 +63,6 @@ export class BlobCache {
   fill(hex: string, size: number | undefined, compressed?: CompressedSource): CacheFill {
     return new CacheFill(this, hex, size, compressed);
   }
-}
-
-/** Where a layer stored compressed under another digest comes from: that blob's digest and size. */
-export interface CompressedSource {
-  readonly hex: string;
-  readonly size: number;
 }
 
 /**
@@ -182,72 +172,41 @@ export class CacheFill {
   }
 
   private async download(remote: Remote, emit: ProgressListener | undefined, stop: AbortSignal | undefined): Promise<number> {
-    const key = blobKey(this.compressed?.hex ?? this.hex);
     await this.cache.prepare();
-    const body = await remote.read(key);
-    if (!body) throw missingBlob(key, remote.url);
-    if (stop?.aborted) {
-      body.destroy();
-      throw stop.reason;
-    }
-    // Nothing awaits between here and decodeInto, which listens for the stream's error.
-    const onStop = () => body.destroy(stop?.reason);
-    stop?.addEventListener('abort', onStop, { once: true });
-    const hash = streamHash();
-    const progress = progressCounter(emit, `sha256:${this.hex}`, this.length);
     const out = createWriteStream(this.tmp, { highWaterMark: 4 * 1024 * 1024 });
-    let cacheFailure: Error | undefined;
+    // A failure to write is the cache's (CACHE, exit 9), told apart from the remote's.
     const written = finished(out).catch((error: Error) => {
-      cacheFailure = error;
-      throw error;
+      throw error instanceof DogestryError ? error : this.cache.failed(error, `write sha256:${this.hex}`);
     });
     written.catch(() => {}); // awaited below, or raced while writing
-    let decoded = 0;
-    let stored: number;
-    const unpacking = this.compressed ? unpacker(this.compressed, key) : undefined;
+    const take: ByteOutput = (chunk) => {
+      const more = out.write(chunk, (error) => {
+        if (error) return;
+        this.written += chunk.length;
+        this.wake();
+      });
+      return more ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]);
+    };
     try {
-      const take: ByteOutput = (chunk) => {
-        decoded += chunk.length;
-        if (this.length !== undefined && decoded > this.length)
-          throw new DigestMismatchError(key, `sha256:${this.hex}`, `more than the ${this.length} bytes recorded`);
-        const hashing = hash.update(chunk);
-        progress(chunk.length);
-        const more = out.write(chunk, (error) => {
-          if (error) return;
-          this.written += chunk.length;
-          this.wake();
-        });
-        return both(hashing, more ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]));
+      const handedOn = () => {
+        out.end();
+        return written;
       };
-      if (unpacking) {
-        const decoder = createDecoder(take);
-        stored = await decodeInto(body, (chunk) => unpacking.write(chunk, decoder));
-        await decoder.end();
-        await unpacking.check();
-      } else stored = await decodeInto(body, take);
-      out.end();
-      await written;
+      const { stored, size } = await readDecoded(remote, this.hex, this.length, take, {
+        emit,
+        stop,
+        compressed: this.compressed,
+        handedOn,
+      });
+      this.length = size;
+      await rename(this.tmp, this.cache.path(this.hex)).catch((error: Error) => {
+        throw this.cache.failed(error, `store sha256:${this.hex}`);
+      });
+      return stored;
     } catch (error) {
       out.destroy();
-      hash.discard();
-      if (cacheFailure && !(error instanceof DogestryError)) throw this.cache.failed(cacheFailure, `write sha256:${this.hex}`);
-      throw blobReadFailure(error, key, remote.url, this.hex);
-    } finally {
-      stop?.removeEventListener('abort', onStop);
+      throw error;
     }
-    const digest = `sha256:${await hash.digest()}`;
-    const size = this.length ?? decoded;
-    if (digest !== `sha256:${this.hex}` || decoded !== size)
-      throw new DigestMismatchError(
-        this.compressed ? `${key} (decompressed: the diffID)` : key,
-        `sha256:${this.hex}`,
-        decoded === size ? digest : `${decoded} of ${size} bytes`,
-      );
-    this.length = size;
-    await rename(this.tmp, this.cache.path(this.hex)).catch((error: Error) => {
-      throw this.cache.failed(error, `store sha256:${this.hex}`);
-    });
-    return stored;
   }
 
   /**
@@ -293,25 +252,4 @@ export class CacheFill {
     this.waiters = [];
     for (const resolve of waiters) resolve();
   }
-}
-
-/**
- * The compressed blob between storage and the tar decoder: counted and hashed against its own
- * digest, which `check` confirms once it has all passed.
- */
-function unpacker(source: CompressedSource, key: string) {
-  const hash = streamHash();
-  let size = 0;
-  return {
-    write(chunk: Buffer, decoder: Encoder): Promise<void> | undefined {
-      size += chunk.length;
-      if (size > source.size) throw new DigestMismatchError(key, `sha256:${source.hex}`, `more than the ${source.size} bytes recorded`);
-      return both(hash.update(chunk), decoder.write(chunk));
-    },
-    async check(): Promise<void> {
-      const digest = `sha256:${await hash.digest()}`;
-      if (digest !== `sha256:${source.hex}` || size !== source.size)
-        throw new DigestMismatchError(key, `sha256:${source.hex}`, size === source.size ? digest : `${size} of ${source.size} bytes`);
-    },
-  };
 }

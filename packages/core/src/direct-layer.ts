@@ -1,13 +1,8 @@
-import { blobReadFailure, missingBlob } from './blob-read.js';
-import { decodeInto } from './compression.js';
+import { readDecoded } from './blob-read.js';
 import type { BlobReader } from './docker/load-tar.js';
-import { DigestMismatchError } from './errors.js';
-import { blobKey } from './format.js';
 import { bytesPassed } from './memory.js';
-import { type ProgressListener, progressCounter } from './progress.js';
+import type { ProgressListener } from './progress.js';
 import type { Remote } from './remote.js';
-import { streamHash } from './sha256.js';
-import { both } from './streams.js';
 
 /** Decoded bytes held for the load before decoding waits for it. */
 const AHEAD = 4 * 1024 * 1024;
@@ -101,42 +96,19 @@ export class DirectLayer {
 
   private async stream(): Promise<void> {
     const diffId = `sha256:${this.hex}`;
-    const key = blobKey(this.hex);
     this.stopped.signal.throwIfAborted();
     this.emit?.({ type: 'layer-start', diffId, size: this.size });
-    const body = await this.remote.read(key);
-    if (!body) throw missingBlob(key, this.remote.url);
-    const onStop = () => {
-      body.destroy(this.stopped.signal.reason);
-      this.wake('decoder');
+    // A decoder waiting for the load is let go when the load stops reading.
+    this.stopped.signal.addEventListener('abort', () => this.wake('decoder'), { once: true });
+    const take = (chunk: Buffer) => {
+      this.queue.push(chunk);
+      this.queued += chunk.length;
+      this.wake('reader');
+      return this.queued < AHEAD ? undefined : new Promise<void>((resolve) => (this.wakeDecoder = resolve));
     };
-    if (this.stopped.signal.aborted) onStop();
-    this.stopped.signal.addEventListener('abort', onStop, { once: true });
-    const hash = streamHash();
-    const progress = progressCounter(this.emit, diffId, this.size);
-    let decoded = 0;
-    try {
-      this.bytes = await decodeInto(body, (chunk) => {
-        this.stopped.signal.throwIfAborted();
-        decoded += chunk.length;
-        if (decoded > this.size) throw new DigestMismatchError(key, diffId, `more than the ${this.size} bytes recorded`);
-        const hashing = hash.update(chunk);
-        progress(chunk.length);
-        this.queue.push(chunk);
-        this.queued += chunk.length;
-        this.wake('reader');
-        return both(hashing, this.queued < AHEAD ? undefined : new Promise<void>((resolve) => (this.wakeDecoder = resolve)));
-      });
-    } catch (error) {
-      hash.discard();
-      throw blobReadFailure(this.stopped.signal.reason ?? error, key, this.remote.url, this.hex);
-    } finally {
-      this.stopped.signal.removeEventListener('abort', onStop);
-    }
-    const digest = `sha256:${await hash.digest()}`;
-    if (digest !== diffId || decoded !== this.size)
-      throw new DigestMismatchError(key, diffId, decoded === this.size ? digest : `${decoded} of ${this.size} bytes`);
-    this.emit?.({ type: 'layer-done', diffId, bytes: this.bytes, size: this.size, result: 'downloaded' });
+    const { stored } = await readDecoded(this.remote, this.hex, this.size, take, { emit: this.emit, stop: this.stopped.signal });
+    this.bytes = stored;
+    this.emit?.({ type: 'layer-done', diffId, bytes: stored, size: this.size, result: 'downloaded' });
   }
 
   private wake(who: 'reader' | 'decoder'): void {
