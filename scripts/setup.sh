@@ -64,7 +64,7 @@ fi
 PATH="$(bash scripts/node.sh 24):$PATH"
 export PATH
 
-if [ ! -d node_modules/@oclif/core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -d node_modules/typescript ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
   # The lockfile lists every platform's optional packages (biome's binaries): keep it so, or this fails.
   npm ci --no-audit --no-fund --loglevel=error

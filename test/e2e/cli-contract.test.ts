@@ -5,6 +5,7 @@
  * gives that code.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -148,5 +149,103 @@ describe('every command keeps the --json contract', () => {
     const error = oneJsonError(await cli(['push', '/nonexistent', 'app:1', '--compression', 'bogus']), 'push --compression bogus');
     assert.equal(error.code, 'USAGE');
     assert.match(error.message, /compression/);
+  });
+});
+
+describe('the command line itself', () => {
+  it('--version prints the version, as text or one JSON document', async () => {
+    const text = await cli(['--version']).then(() => runCli(['--version'], { cwd: work }));
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /^dogestry\/0\.1\.0 linux-\w+ node-v\d+/);
+    const json = await cli(['--version']);
+    assert.equal(json.code, 0);
+    assert.equal((JSON.parse(json.stdout) as { version: string }).version, '0.1.0');
+  });
+
+  it('--version and an unknown command load no command (the start every command pays stays small)', async () => {
+    // A loader hook lists every module the CLI loads; run on the built entry as bin/run.js does.
+    const hook = `data:text/javascript,${encodeURIComponent(
+      `import { registerHooks } from 'node:module'; registerHooks({ load(url, context, next) { if (!url.startsWith('node:')) process.stderr.write('LOADED ' + url + '\\n'); return next(url, context); } });`,
+    )}`;
+    const main = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
+    for (const argv of [['--version'], ['pus']]) {
+      const loaded = await new Promise<string[]>((resolve, reject) => {
+        const child = spawn(process.execPath, [
+          '--import',
+          hook,
+          '--input-type=module',
+          '-e',
+          `await (await import(${JSON.stringify(main)})).main(${JSON.stringify(argv)})`,
+        ]);
+        let stderr = '';
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('error', reject);
+        child.on('close', () =>
+          resolve(
+            stderr
+              .split('\n')
+              .filter((l) => l.startsWith('LOADED '))
+              .map((l) => l.slice(7)),
+          ),
+        );
+      });
+      assert.ok(
+        loaded.some((url) => url.endsWith('/cli/dist/main.js')),
+        `the hook saw the entry: ${loaded.join(', ')}`,
+      );
+      const heavy = loaded.filter((url) => /\/commands\/|\/core\/dist\/index\.js|node_modules/.test(url));
+      assert.deepEqual(heavy, [], `${argv.join(' ')} loaded more than the dispatcher`);
+    }
+  });
+
+  it('with no command, or `help`, it lists every command and exits 0', async () => {
+    const ids = await commandIds();
+    for (const argv of [[], ['--help'], ['help']]) {
+      const result = await runCli(argv, { cwd: work });
+      assert.equal(result.code, 0, argv.join(' '));
+      for (const id of ids) assert.match(result.stdout, new RegExp(`^  ${id} `, 'm'), `${argv.join(' ') || '(nothing)'} lists ${id}`);
+    }
+  });
+
+  it('a command’s --help shows its arguments and flags, and hides --docker-host where no engine is used', async () => {
+    const push = await runCli(['push', '--help'], { cwd: work });
+    assert.equal(push.code, 0);
+    assert.equal((await runCli(['help', 'push'], { cwd: work })).stdout, push.stdout);
+    for (const text of [
+      '$ dogestry push REMOTE IMAGE... [FLAGS]',
+      '--compression=<option>',
+      '[default: lz4]',
+      '--docker-host=<value>',
+      '-q, --quiet',
+      '--json',
+      'EXAMPLES',
+    ]) {
+      assert.ok(push.stdout.includes(text), `push --help shows ${text}`);
+    }
+    const images = await runCli(['images', '--help'], { cwd: work });
+    assert.equal(images.code, 0);
+    assert.ok(!images.stdout.includes('--docker-host'), 'images --help offers no engine flag');
+    assert.ok(images.stdout.includes('[NAME]'), 'an optional argument is bracketed');
+  });
+
+  it('an unknown command is USAGE, suggesting the nearest', async () => {
+    const error = oneJsonError(await cli(['pus']), 'pus');
+    assert.equal(error.code, 'USAGE');
+    assert.match(error.message, /`dogestry push`/);
+    const text = await runCli(['remote', 'ad'], { cwd: work });
+    assert.equal(text.code, 2);
+    assert.match(text.stderr, /unknown command `remote ad`; did you mean `dogestry remote add`/);
+    assert.equal(oneJsonError(await cli(['--quiet', 'push']), 'a flag before the command').code, 'USAGE');
+  });
+
+  it('a topic alone runs its default command, or lists its commands', async () => {
+    const env = { PATH: process.env.PATH ?? '', HOME: work, DOGESTRY_CONFIG: join(work, 'topic.cfg') };
+    assert.equal((await runCli(['remote', 'add', 'central', '/srv/images'], { cwd: work, env })).code, 0);
+    const remotes = await runCli(['remote', '--json'], { cwd: work, env });
+    assert.equal(remotes.code, 0);
+    assert.deepEqual((JSON.parse(remotes.stdout) as { remotes: unknown[] }).remotes, [{ name: 'central', url: 'file:///srv/images' }]);
+    const cache = await runCli(['cache'], { cwd: work });
+    assert.equal(cache.code, 0);
+    assert.match(cache.stdout, /^ {2}cache prune {2,}Bound the local pull cache/m);
   });
 });

@@ -47,7 +47,7 @@ after(async () => {
 it('packs every package with what it needs, and nothing from the repository leaks in', async () => {
   const names = await readdir(join(project, 'node_modules', '@dogestry'));
   assert.deepEqual(names.sort(), ['core', 'server', 'transport-http', 'transport-local', 'transport-s3']);
-  assert.ok(existsSync(join(project, 'node_modules', 'dogestry', 'oclif.manifest.json')), 'the CLI ships its oclif manifest');
+  assert.ok(existsSync(join(project, 'node_modules', 'dogestry', 'dist', 'main.js')), 'the CLI ships its built entry');
   for (const transport of ['transport-http', 'transport-local', 'transport-s3', 'server']) {
     assert.ok(
       !existsSync(join(project, 'node_modules', '@dogestry', transport, 'node_modules', '@dogestry', 'core')),

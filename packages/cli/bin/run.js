@@ -13,5 +13,5 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // instead of 0.22 s (medians of 5).
 const { enableCompileCache } = await import('node:module');
 enableCompileCache?.();
-const { execute } = await import('@oclif/core');
-await execute({ dir: import.meta.url });
+const { main } = await import('../dist/main.js');
+await main(process.argv.slice(2));

@@ -1,6 +1,8 @@
-import { type RemoteOptions, UsageError } from '@dogestry/core';
+import type { RemoteOptions } from '@dogestry/core';
 import { resolveDockerHost } from '@dogestry/core/internal';
-import { Command, Flags } from '@oclif/core';
+import { Output, wantsJson } from './cli/output.js';
+import { parse } from './cli/parse.js';
+import { type ArgSpecs, type ArgValues, type FlagSpecs, Flags, type FlagValues } from './cli/spec.js';
 import { DogestryConfig } from './config.js';
 import { CredentialStore } from './credentials.js';
 import { ProgressRenderer } from './progress.js';
@@ -12,28 +14,109 @@ export const engineFlags = {
   }),
 };
 
+/** Every command takes these. */
+export const baseFlags = {
+  config: Flags.string({
+    global: true,
+    description: 'dogestry.cfg to use (default: $DOGESTRY_CONFIG, ./dogestry.cfg, ~/.config/dogestry/dogestry.cfg)',
+  }),
+  // Accepted everywhere, so scripts may pass it to every command, but offered (in --help)
+  // only by the commands that talk to an engine (engineFlags).
+  'docker-host': Flags.string({ hidden: true, description: 'Docker engine to talk to' }),
+  quiet: Flags.boolean({ char: 'q', global: true, description: 'no progress output' }),
+  json: Flags.boolean({ global: true, description: 'print one JSON document on stdout, on success and on failure' }),
+};
+
+/** Where a command runs: its id and the CLI's version. */
+export interface CommandContext {
+  readonly id: string;
+  readonly version: string;
+}
+
+/** What the dispatcher needs of a command class: its declaration and a way to run it. */
+export interface CommandClass {
+  readonly summary: string;
+  readonly description?: string | undefined;
+  readonly examples: readonly string[];
+  readonly usage?: string | undefined;
+  readonly args: ArgSpecs;
+  readonly flags: FlagSpecs;
+  readonly variadic: boolean;
+  new (argv: readonly string[], context: CommandContext): BaseCommand;
+}
+
+type Values<T extends object, V> = string extends keyof T ? object : V;
+
 /**
- * Shared flags and behaviour: --config, --docker-host, --quiet, --json; typed errors become
- * a one-line message on stderr (or an `error` object with --json) and the error's exit code.
+ * A command: its declaration as static fields, and the shared behaviour: --config, --quiet,
+ * --json, remotes resolved through dogestry.cfg and the credential store; a typed error becomes
+ * one line on stderr (or an `error` object under --json) and that error's exit code.
  */
-export abstract class BaseCommand extends Command {
-  static override enableJsonFlag = true;
-
-  static override baseFlags = {
-    config: Flags.string({
-      helpGroup: 'GLOBAL',
-      description: 'dogestry.cfg to use (default: $DOGESTRY_CONFIG, ./dogestry.cfg, ~/.config/dogestry/dogestry.cfg)',
-    }),
-    // Accepted everywhere, so scripts may pass it to every command, but offered (in --help)
-    // only by the commands that talk to an engine (engineFlags).
-    'docker-host': Flags.string({ hidden: true }),
-    quiet: Flags.boolean({ char: 'q', helpGroup: 'GLOBAL', description: 'no progress output' }),
-  };
-
+export abstract class BaseCommand {
+  static summary = '';
+  static description: string | undefined;
+  static examples: readonly string[] = [];
+  static usage: string | undefined;
+  static args: ArgSpecs = {};
+  static flags: FlagSpecs = {};
+  /** The last argument takes any number of values. */
+  static variadic = false;
   /** Commands that create dogestry.cfg when the file named by --config does not exist yet. */
   static createsConfig = false;
 
+  private readonly output: Output;
   private cachedConfig: DogestryConfig | undefined;
+
+  constructor(
+    readonly argv: readonly string[],
+    readonly context: CommandContext,
+  ) {
+    this.output = new Output(wantsJson(argv));
+  }
+
+  abstract run(): Promise<unknown>;
+
+  /** Runs the command: its result is the --json document; a failure is reported, never thrown. */
+  async execute(): Promise<void> {
+    try {
+      const result = await this.run();
+      if (result !== undefined && this.jsonEnabled()) this.logJson(result);
+    } catch (error) {
+      this.output.fail(error);
+    }
+  }
+
+  protected parse<C extends { args: ArgSpecs; flags: FlagSpecs; variadic: boolean }>(
+    command: C,
+  ): {
+    args: Values<C['args'], ArgValues<C['args']>>;
+    argv: string[];
+    flags: Values<C['flags'], FlagValues<C['flags']>> & FlagValues<typeof baseFlags>;
+  } {
+    const parsed = parse(this.argv, {
+      args: command.args,
+      flags: { ...baseFlags, ...command.flags },
+      variadic: command.variadic,
+      command: `dogestry ${this.context.id}`,
+    });
+    return parsed as never;
+  }
+
+  jsonEnabled(): boolean {
+    return this.output.json;
+  }
+
+  log(message = ''): void {
+    this.output.log(message);
+  }
+
+  logToStderr(message = ''): void {
+    this.output.logToStderr(message);
+  }
+
+  logJson(value: unknown): void {
+    this.output.document(value);
+  }
 
   protected dogestryConfig(path: string | undefined): DogestryConfig {
     this.cachedConfig ??= DogestryConfig.load(path, { willCreate: (this.constructor as typeof BaseCommand).createsConfig });
@@ -56,36 +139,5 @@ export abstract class BaseCommand extends Command {
 
   protected progress(flags: { quiet?: boolean | undefined; json?: boolean | undefined }): ProgressRenderer {
     return new ProgressRenderer(process.stderr, !flags.quiet && !flags.json && !this.jsonEnabled());
-  }
-
-  protected override async catch(thrown: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
-    let error = thrown;
-    const dogestry = typeof error.exitCode === 'number' && typeof error.code === 'string' && 'retryable' in error;
-    if (!dogestry) {
-      if (error.oclif) {
-        // --help, --version and deliberate exits are oclif's; anything else it throws is a
-        // bad flag or argument: USAGE, exit 2, one JSON document under --json.
-        if (error.code === 'EEXIT' || error.oclif.exit === 0) return super.catch(error);
-        error = new UsageError(error.message.trim());
-      } else {
-        // An unexpected failure: a bug or an unclassified error. Say so, with the message.
-        if (process.env.DOGESTRY_DEBUG) this.logToStderr(error.stack ?? '');
-        if (this.jsonEnabled()) this.logJson({ error: { code: 'UNEXPECTED', message: error.message, retryable: false } });
-        else this.logToStderr(`dogestry: unexpected error: ${error.message}`);
-        process.exitCode = 1;
-        return;
-      }
-    }
-    if (this.jsonEnabled()) {
-      // One document: a failure that carries a report (verify) gives it beside the error.
-      const { report } = error as { report?: object };
-      this.logJson({
-        ...report,
-        error: { code: error.code, message: error.message, retryable: (error as { retryable?: boolean }).retryable ?? false },
-      });
-    } else {
-      this.logToStderr(`dogestry: ${error.message} [${error.code}]`);
-    }
-    process.exitCode = error.exitCode;
   }
 }

@@ -1,6 +1,6 @@
 import { type GcReport, gc, parseSeconds } from '@dogestry/core';
-import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
+import { Args, Flags } from '../cli/spec.js';
 import { formatBytes } from '../format.js';
 
 export default class Gc extends BaseCommand {
@@ -9,11 +9,7 @@ export default class Gc extends BaseCommand {
     `Deletes blobs and image pointers that no tag (and no running push) needs, temporary keys of pushes that died, their leases, expired pull tickets, and the storage's own leftovers (a directory's temporary files, S3's unfinished multipart uploads), each only when older than --grace.
 
 Safe to run at any moment, while pushes run, with any --grace: pushes announce what they rely on in leases that gc honours, and a push that started while gc ran checks its blobs before its tag goes out (docs/FORMAT.md). A killed push's lease stops protecting anything within two minutes. The grace protects writers that do not take part in that protocol (dogestry before 0.2, other tools).`;
-  static override examples = [
-    '<%= config.bin %> gc central --dry-run',
-    '<%= config.bin %> gc central',
-    '<%= config.bin %> gc s3://bucket/repo/ --grace 0s --json',
-  ];
+  static override examples = ['dogestry gc central --dry-run', 'dogestry gc central', 'dogestry gc s3://bucket/repo/ --grace 0s --json'];
   static override args = { remote: Args.string({ required: true, description: 'remote alias, path or URL' }) };
   static override flags = {
     'dry-run': Flags.boolean({ description: 'say what would be deleted; delete and write nothing' }),
@@ -21,7 +17,7 @@ Safe to run at any moment, while pushes run, with any --grace: pushes announce w
   };
 
   async run(): Promise<GcReport> {
-    const { args, flags } = await this.parse(Gc);
+    const { args, flags } = this.parse(Gc);
     const report = await gc({ ...this.remote(args.remote, flags), grace: parseSeconds(flags.grace), dryRun: flags['dry-run'] });
     for (const problem of report.problems) this.logToStderr(`warning: ${problem}`);
     const d = report.deleted;

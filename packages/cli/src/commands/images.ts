@@ -1,22 +1,18 @@
 import { type ImageListing, listImages } from '@dogestry/core';
-import { Args } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
+import { Args } from '../cli/spec.js';
 import { formatBytes, shortId, table } from '../format.js';
 
 export default class Images extends BaseCommand {
   static override summary = 'List the images on a remote.';
-  static override examples = [
-    '<%= config.bin %> images central',
-    '<%= config.bin %> images central myapp',
-    '<%= config.bin %> images /srv/images --json',
-  ];
+  static override examples = ['dogestry images central', 'dogestry images central myapp', 'dogestry images /srv/images --json'];
   static override args = {
     remote: Args.string({ required: true, description: 'remote alias, path or URL' }),
     name: Args.string({ description: 'only this repository name' }),
   };
 
   async run(): Promise<{ images: ImageListing[] }> {
-    const { args, flags } = await this.parse(Images);
+    const { args, flags } = this.parse(Images);
     const images = await listImages({ ...this.remote(args.remote, flags), ...(args.name ? { name: args.name } : {}) });
     if (images.length === 0) this.log('no images');
     else

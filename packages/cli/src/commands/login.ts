@@ -1,7 +1,7 @@
 import { AuthError, UsageError } from '@dogestry/core';
 import { format, openRemote } from '@dogestry/core/internal';
-import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
+import { Args, Flags } from '../cli/spec.js';
 import { CredentialStore } from '../credentials.js';
 import { readSecret } from '../secret-input.js';
 
@@ -12,9 +12,9 @@ export default class Login extends BaseCommand {
 
 Where commands look for credentials, first to last: the URL's own user info (http), the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, DOGESTRY_HTTP_TOKEN), what login stored, [s3]/[http]/[remote] keys in dogestry.cfg, then the AWS SDK's chain (profiles, instance roles).`;
   static override examples = [
-    'printf %s "$SECRET" | <%= config.bin %> login central --username AKIAEXAMPLE --password-stdin',
-    '<%= config.bin %> login https://images.example.com/repo/ --username deploy',
-    'printf %s "$TOKEN" | <%= config.bin %> login https://images.example.com/repo/ --token --password-stdin',
+    'printf %s "$SECRET" | dogestry login central --username AKIAEXAMPLE --password-stdin',
+    'dogestry login https://images.example.com/repo/ --username deploy',
+    'printf %s "$TOKEN" | dogestry login https://images.example.com/repo/ --token --password-stdin',
   ];
   static override args = {
     remote: Args.string({ required: true, description: 'remote alias or URL (s3:// or http(s)://)' }),
@@ -26,7 +26,7 @@ Where commands look for credentials, first to last: the URL's own user info (htt
   };
 
   async run(): Promise<{ remote: string; stored: string }> {
-    const { args, flags } = await this.parse(Login);
+    const { args, flags } = this.parse(Login);
     const { remote: url, remoteOptions } = this.remote(args.remote, flags);
     const s3 = url.startsWith('s3:');
     if (!s3 && !/^https?:/.test(url)) {

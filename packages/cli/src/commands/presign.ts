@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseDuration, presign } from '@dogestry/core';
-import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
+import { Args, Flags } from '../cli/spec.js';
 
 export default class Presign extends BaseCommand {
   static override summary = 'Make a read-only pull ticket for one image, for hosts with no credentials.';
@@ -12,8 +12,8 @@ export default class Presign extends BaseCommand {
 
 The ticket can read nothing but that image, and stops working after --expires (at most 7 days, SigV4's limit; URLs signed with temporary credentials stop when those do). With --output FILE the ticket is written to FILE instead of the bucket; pull accepts the file too.`;
   static override examples = [
-    '<%= config.bin %> presign central app:1 --expires 24h',
-    '<%= config.bin %> presign central app:1 --expires 2h --output app-1.ticket.json',
+    'dogestry presign central app:1 --expires 24h',
+    'dogestry presign central app:1 --expires 2h --output app-1.ticket.json',
   ];
   static override args = {
     remote: Args.string({ required: true, description: 'an s3:// remote (alias or URL)' }),
@@ -25,7 +25,7 @@ The ticket can read nothing but that image, and stops working after --expires (a
   };
 
   async run(): Promise<{ url?: string; output?: string; image: string; expires: string }> {
-    const { args, flags } = await this.parse(Presign);
+    const { args, flags } = this.parse(Presign);
     const expiresIn = parseDuration(flags.expires);
     const result = await presign({ ...this.remote(args.remote, flags), image: args.image, expiresIn, store: !flags.output });
     if (flags.output) {

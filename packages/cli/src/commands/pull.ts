@@ -1,6 +1,6 @@
 import { ConfigError, type DelegationOptions, type PullResult, pull, UsageError } from '@dogestry/core';
-import { Args, Flags } from '@oclif/core';
 import { BaseCommand, engineFlags } from '../base-command.js';
+import { Args, Flags } from '../cli/spec.js';
 import { formatBytes, shortId } from '../format.js';
 
 export default class Pull extends BaseCommand {
@@ -12,13 +12,12 @@ Hosts that run a dogestry server (\`dogestry serve\`) pull for themselves, so th
 
 IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verified by its digest, and no layer is loaded before it is verified (layers stream into the load as they download; one that fails its check cuts the load, which the engine discards whole); only the layers the engine lacks (the longest chain of layers it already has is skipped) are downloaded, into a local cache, and loaded. With --pull-hosts, several engines are loaded from one download.`;
   static override examples = [
-    '<%= config.bin %> pull central myapp:1.0',
-    '<%= config.bin %> pull central 3f2a',
-    '<%= config.bin %> pull /srv/images myapp:1.0 --pull-hosts unix:///run/a.sock,tcp://10.0.0.5:2375',
-    'DOGESTRY_SERVER_TOKEN=… <%= config.bin %> pull central myapp:1.0 --pull-hosts tcp://h1:2375,tcp://h2:2375,dogestry://h3:22375 --server-ca ca.pem',
+    'dogestry pull central myapp:1.0',
+    'dogestry pull central 3f2a',
+    'dogestry pull /srv/images myapp:1.0 --pull-hosts unix:///run/a.sock,tcp://10.0.0.5:2375',
+    'DOGESTRY_SERVER_TOKEN=… dogestry pull central myapp:1.0 --pull-hosts tcp://h1:2375,tcp://h2:2375,dogestry://h3:22375 --server-ca ca.pem',
   ];
-  static override strict = false;
-  static override usage = '<%= command.id %> REMOTE IMAGE... [FLAGS]';
+  static override variadic = true;
   static override args = {
     remote: Args.string({ required: true, description: 'remote alias, path or URL' }),
     image: Args.string({ required: true, description: 'image(s): name[:tag] or image-id prefix' }),
@@ -39,7 +38,7 @@ IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verifie
   };
 
   async run(): Promise<{ pulled: PullResult[] }> {
-    const { args, argv, flags } = await this.parse(Pull);
+    const { args, argv, flags } = this.parse(Pull);
     const images = (argv as string[]).slice(1);
     if (flags.as !== undefined && images.length > 1) throw new UsageError('--as takes one image');
     const hosts = flags['pull-hosts']

@@ -1,6 +1,6 @@
 import { COMPRESSIONS, type PushResult, parseCompression, push, UsageError } from '@dogestry/core';
-import { Args, Flags } from '@oclif/core';
 import { BaseCommand, engineFlags } from '../base-command.js';
+import { Args, Flags } from '../cli/spec.js';
 import { formatBytes, shortId } from '../format.js';
 
 export default class Push extends BaseCommand {
@@ -10,13 +10,12 @@ export default class Push extends BaseCommand {
 
 REMOTE is an alias from dogestry.cfg (see \`dogestry remote add\`), a directory path, or a file://, s3:// or http(s):// URL.`;
   static override examples = [
-    '<%= config.bin %> push central myapp:1.0',
-    '<%= config.bin %> push /srv/images redis:7 nginx:1.25',
-    '<%= config.bin %> push s3://bucket/repo/?region=us-west-2 app:1 --compression gzip',
-    '<%= config.bin %> push central 3f2a9c1b --as myapp:hotfix',
+    'dogestry push central myapp:1.0',
+    'dogestry push /srv/images redis:7 nginx:1.25',
+    'dogestry push s3://bucket/repo/?region=us-west-2 app:1 --compression gzip',
+    'dogestry push central 3f2a9c1b --as myapp:hotfix',
   ];
-  static override strict = false;
-  static override usage = '<%= command.id %> REMOTE IMAGE... [FLAGS]';
+  static override variadic = true;
   static override args = {
     remote: Args.string({ required: true, description: 'remote alias, path or URL' }),
     image: Args.string({ required: true, description: 'image(s) on the engine: name[:tag] (tag defaults to latest)' }),
@@ -33,7 +32,7 @@ REMOTE is an alias from dogestry.cfg (see \`dogestry remote add\`), a directory 
   };
 
   async run(): Promise<{ pushed: PushResult[] }> {
-    const { args, argv, flags } = await this.parse(Push);
+    const { args, argv, flags } = this.parse(Push);
     const images = (argv as string[]).slice(1);
     if (flags.as !== undefined && images.length > 1) throw new UsageError('--as takes one image');
     const progress = this.progress(flags);

@@ -1,6 +1,6 @@
 import { format, openRemote } from '@dogestry/core/internal';
-import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
+import { Args, Flags } from '../cli/spec.js';
 
 export default class Registry extends BaseCommand {
   static override summary = 'Serve a remote as a registry: docker, podman, skopeo and containerd pull from it and push to it.';
@@ -16,9 +16,9 @@ Docker treats 127.0.0.0/8 as an insecure registry it may reach over plain HTTP; 
 
 Access: on 127.0.0.1 (the default) anyone on this host may pull and push. Beyond loopback, --htpasswd FILE (bcrypt users, \`htpasswd -B\`) or --anonymous-read is required, passwords need --tls-cert/--tls-key, and only htpasswd users push. --read-only refuses every push and delete. It runs until interrupted (Ctrl-C, SIGTERM); each request is logged to stderr without credentials.`;
   static override examples = [
-    '<%= config.bin %> registry central',
-    '<%= config.bin %> registry s3://bucket/repo/ --listen 0.0.0.0:5000 --htpasswd /etc/dogestry/htpasswd --tls-cert cert.pem --tls-key key.pem',
-    '<%= config.bin %> registry /srv/images --listen 10.0.0.5:5000 --anonymous-read',
+    'dogestry registry central',
+    'dogestry registry s3://bucket/repo/ --listen 0.0.0.0:5000 --htpasswd /etc/dogestry/htpasswd --tls-cert cert.pem --tls-key key.pem',
+    'dogestry registry /srv/images --listen 10.0.0.5:5000 --anonymous-read',
   ];
   static override args = {
     remote: Args.string({ required: true, description: 'remote alias, path, URL or pull ticket' }),
@@ -40,7 +40,7 @@ Access: on 127.0.0.1 (the default) anyone on this host may pull and push. Beyond
 
   /** Under --json, the one document is printed once listening (scripts read the URL from it), not at exit. */
   async run(): Promise<void> {
-    const { args, flags } = await this.parse(Registry);
+    const { args, flags } = this.parse(Registry);
     const { remote: location, remoteOptions } = this.remote(args.remote, flags);
     const { startRegistry } = await import('@dogestry/server');
     const remote = await openRemote(location, remoteOptions);

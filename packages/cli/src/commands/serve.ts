@@ -1,6 +1,6 @@
 import { DEFAULT_DOCKER_HOST, DockerApiEngine } from '@dogestry/core/internal';
-import { Flags } from '@oclif/core';
 import { BaseCommand, engineFlags } from '../base-command.js';
+import { Flags } from '../cli/spec.js';
 
 export default class Serve extends BaseCommand {
   static override summary = "Run a dogestry server on a Docker host: it pulls into this host's engine when a deploy machine asks.";
@@ -11,8 +11,8 @@ What it pulls from: a presigned pull ticket the client made for that one pull (a
 
 Access: a bearer token (--token-file, or DOGESTRY_SERVER_TOKEN; at least 16 characters: \`openssl rand -hex 32\`) is required beyond 127.0.0.1, and checked whenever one is set. Clients send it from DOGESTRY_SERVER_TOKEN or --server-token-file. With --tls-cert/--tls-key it speaks HTTPS (clients trust it with --server-ca); tickets are sent only over TLS or to loopback. Several pulls at once share the host's cache, and two pulls of the same image share one download. It runs until interrupted (SIGINT, SIGTERM); a systemd unit is in docs/SERVER.md.`;
   static override examples = [
-    '<%= config.bin %> serve',
-    '<%= config.bin %> serve --listen 0.0.0.0:22375 --token-file /etc/dogestry/token --tls-cert /etc/dogestry/cert.pem --tls-key /etc/dogestry/key.pem',
+    'dogestry serve',
+    'dogestry serve --listen 0.0.0.0:22375 --token-file /etc/dogestry/token --tls-cert /etc/dogestry/cert.pem --tls-key /etc/dogestry/key.pem',
   ];
   static override flags = {
     ...engineFlags,
@@ -30,7 +30,7 @@ Access: a bearer token (--token-file, or DOGESTRY_SERVER_TOKEN; at least 16 char
 
   /** Under --json, the one document is printed once listening, not at exit. */
   async run(): Promise<void> {
-    const { flags } = await this.parse(Serve);
+    const { flags } = this.parse(Serve);
     const { readToken, startAgent } = await import('@dogestry/server');
     const token = readToken(flags['token-file']);
     const engine = new DockerApiEngine(this.dockerHost(flags) ?? DEFAULT_DOCKER_HOST, process.env);
@@ -41,7 +41,7 @@ Access: a bearer token (--token-file, or DOGESTRY_SERVER_TOKEN; at least 16 char
       tlsKey: flags['tls-key'],
       token,
       engine,
-      version: this.config.version,
+      version: this.context.version,
       cacheDir: flags['cache-dir'],
       remoteNamed: (alias) => {
         if (!config.remotes().some((r) => r.name === alias)) return undefined;

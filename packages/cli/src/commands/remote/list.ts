@@ -4,7 +4,6 @@ import { table } from '../../format.js';
 
 export default class RemoteList extends BaseCommand {
   static override summary = 'List the remote aliases in dogestry.cfg.';
-  static override aliases = ['remote'];
 
   async run(): Promise<{ remotes: { name: string; url: string }[]; config: string }> {
     const { flags } = await this.parse(RemoteList);
