@@ -51,11 +51,12 @@ async function peakRss(args: string[]): Promise<number> {
   return Number(m[1]) / 1024;
 }
 
-it('push and pull of a 512 MiB image each peak under 150 MiB', async () => {
+it('push and pull of a 512 MiB image each peak under 150 MiB', async (t) => {
   const remote = join(work, 'remote');
   const push = await peakRss(['push', remote, 'big:1']);
   await run('docker', ['-H', dockerd.host, 'rmi', 'big:1']);
   const pull = await peakRss(['pull', remote, 'big:1']);
+  t.diagnostic(`peak RSS: push ${push.toFixed(0)} MiB, pull ${pull.toFixed(0)} MiB`);
   assert.ok(push < 150, `push peaked at ${push.toFixed(0)} MiB`);
   assert.ok(pull < 150, `pull peaked at ${pull.toFixed(0)} MiB`);
 });

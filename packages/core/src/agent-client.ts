@@ -2,9 +2,9 @@
  * The client of a host agent (`dogestry serve`, protocol v1: docs/SERVER.md): is one there,
  * and run a pull on it, following its NDJSON progress to the last `result` or `error` line.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { AuthError, DogestryError, EngineUnreachableError, ExpiredError, TransportError } from './errors.js';
+import { http, https } from './node-http.js';
 import type { ProgressEvent } from './progress.js';
 import type { PullResult } from './pull.js';
 import type { PullTicket } from './ticket.js';
@@ -123,8 +123,8 @@ function send(target: AgentTarget, method: string, path: string, body: Buffer | 
   return new Promise((resolve, reject) => {
     const request =
       url.protocol === 'https:'
-        ? httpsRequest(url, { ...options, ...(target.ca ? { ca: target.ca } : {}) }, resolve)
-        : httpRequest(url, options, resolve);
+        ? https.request(url, { ...options, ...(target.ca ? { ca: target.ca } : {}) }, resolve)
+        : http.request(url, options, resolve);
     request.on('error', reject);
     request.end(body);
   });

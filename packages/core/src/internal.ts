@@ -15,6 +15,7 @@ export * as format from './format.js';
 export { WriterLease } from './lease.js';
 export { rawFrame } from './lz4-frames.js';
 export { bytesPassed } from './memory.js';
+export { http, https } from './node-http.js';
 export { sharedChainLength } from './pull.js';
 export { moveIntoPlace } from './push.js';
 export { formatNameTag, idPrefixOf, type NameTag, parseNameTag } from './reference.js';

@@ -5,10 +5,10 @@
  * HTTP beyond loopback.
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { RequestListener, Server } from 'node:http';
 import { isIP } from 'node:net';
 import { ConfigError, UsageError } from '@dogestry/core';
+import { http, https } from '@dogestry/core/internal';
 
 export interface ListenOptions {
   /** `HOST:PORT`, `[::1]:PORT`, or `:PORT` (127.0.0.1). */
@@ -57,7 +57,7 @@ export async function listen(options: ListenOptions, handler: RequestListener): 
   };
   const tls =
     options.tlsCert && options.tlsKey ? { cert: read(options.tlsCert, 'certificate'), key: read(options.tlsKey, 'key') } : undefined;
-  const server = tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   // Slow or idle clients do not hold sockets forever; big layers stream for as long as they flow.
   server.headersTimeout = 30_000;
   server.requestTimeout = 0;

@@ -1,7 +1,7 @@
-import { type ClientRequest, Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { ClientRequest, Agent as HttpAgent, IncomingMessage, RequestOptions } from 'node:http';
 import type { Readable } from 'node:stream';
 import { DogestryError, EngineError, EngineUnreachableError, InvalidReferenceError, NotFoundError } from '../errors.js';
+import { http, https } from '../node-http.js';
 import { drain, readAll } from '../streams.js';
 import { type ConnectionOptions, connectionOptions, DEFAULT_DOCKER_HOST } from './connection.js';
 import type { DockerEngine, EngineImage, EngineInfo } from './engine.js';
@@ -49,12 +49,12 @@ export class DockerApiEngine implements DockerEngine {
     this.agent = this.connection.ssh
       ? new SshAgent(this.connection.ssh, agentOptions)
       : tls
-        ? new HttpsAgent({
+        ? new https.Agent({
             ...agentOptions,
             ...pick(this.connection, ['ca', 'cert', 'key']),
             rejectUnauthorized: this.connection.verify ?? true,
           })
-        : new HttpAgent(agentOptions);
+        : new http.Agent(agentOptions);
   }
 
   /**
@@ -189,7 +189,7 @@ export class DockerApiEngine implements DockerEngine {
     };
     return new Promise<IncomingMessage>((resolve, reject) => {
       let answered = false;
-      const request = (protocol === 'https' ? httpsRequest : httpRequest)(options, (response) => {
+      const request = (protocol === 'https' ? https.request : http.request)(options, (response) => {
         answered = true;
         const status = response.statusCode ?? 0;
         if (status >= 200 && status < 300) {

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { Agent, type AgentOptions } from 'node:http';
+import type { AgentOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { http } from '../node-http.js';
 
 /** What ssh said on stderr, kept for the error when a connection fails. */
 const STDERR_KEPT = 4096;
@@ -13,7 +14,7 @@ const STDERR_KEPT = 4096;
  * the process open; a connection that fails carries ssh's own words (`Permission denied
  * (publickey)`, `docker: command not found`).
  */
-export class SshAgent extends Agent {
+export class SshAgent extends http.Agent {
   constructor(
     private readonly command: readonly string[],
     options: AgentOptions,
