@@ -4,8 +4,7 @@
  * same contract as a command's: one line on stderr, or one JSON document under --json, exit 2.
  */
 import { readFileSync } from 'node:fs';
-import { UsageError } from '@dogestry/core/errors';
-import { Output, wantsHelp, wantsJson } from './cli/output.js';
+import { Output, usageError, wantsHelp, wantsJson } from './cli/output.js';
 import { COMMANDS, TOPICS } from './command-table.js';
 
 const version = (): string =>
@@ -36,7 +35,7 @@ async function dispatch(argv: readonly string[], output: Output): Promise<void> 
   if (first === undefined || first === '--help' || first === '-h') return rootHelp();
   if (first === 'help') return help(argv.slice(1));
   if (first.startsWith('-'))
-    throw new UsageError(`give a command before flags, like \`dogestry push REMOTE IMAGE ${first}\` (see \`dogestry --help\`)`);
+    throw usageError(`give a command before flags, like \`dogestry push REMOTE IMAGE ${first}\` (see \`dogestry --help\`)`);
 
   const pair = second === undefined ? undefined : `${first} ${second}`;
   if (pair !== undefined && Object.hasOwn(COMMANDS, pair)) return run(pair, argv.slice(2));
@@ -64,7 +63,7 @@ async function run(id: string, argv: readonly string[]): Promise<void> {
 
 /** `dogestry help [COMMAND]`: the same as COMMAND --help. */
 async function help(words: readonly string[]): Promise<void> {
-  const id = words.join(' ');
+  const id = words.filter((w) => !w.startsWith('-')).join(' ');
   if (id === '') return rootHelp();
   if (Object.hasOwn(COMMANDS, id)) return run(id, ['--help']);
   if (Object.hasOwn(TOPICS, id)) return topicHelp(id);
@@ -102,10 +101,10 @@ async function topicHelp(topic: string): Promise<void> {
 }
 
 /** An unknown command, with the nearest ones named. */
-function unknown(id: string): UsageError {
+function unknown(id: string): Error {
   const near = [...Object.keys(COMMANDS), ...Object.keys(TOPICS)].filter((known) => distance(id, known) <= 2 || known.startsWith(id));
   const suggestion = near.length ? `; did you mean ${near.map((n) => `\`dogestry ${n}\``).join(' or ')}?` : '';
-  return new UsageError(`unknown command \`${id}\`${suggestion} (\`dogestry --help\` lists them)`);
+  return usageError(`unknown command \`${id}\`${suggestion} (\`dogestry --help\` lists them)`);
 }
 
 /** Levenshtein distance, for suggestions. */

@@ -47,6 +47,13 @@ export class Output {
   }
 }
 
+/**
+ * A USAGE error (exit 2) before any command is loaded: shaped as core's UsageError, which
+ * `fail` recognises by shape, without loading core for a mistyped command.
+ */
+export const usageError = (message: string): Error & Typed =>
+  Object.assign(new Error(message), { code: 'USAGE', exitCode: 2, retryable: false, report: undefined });
+
 /** Whether --json is among the flags (before any `--`). */
 export const wantsJson = (argv: readonly string[]): boolean => flagsOf(argv).includes('--json');
 
