@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CliResult, runCli } from '../support/cli.js';
+import { CLI, type CliResult, runCli } from '../support/cli.js';
 import { REPO_ROOT } from '../support/dockerd.js';
 
 /** The README's exit code table. */
@@ -236,6 +236,16 @@ describe('the command line itself', () => {
     assert.equal(text.code, 2);
     assert.match(text.stderr, /unknown command `remote ad`; did you mean `dogestry remote add`/);
     assert.equal(oneJsonError(await cli(['--quiet', 'push']), 'a flag before the command').code, 'USAGE');
+  });
+
+  it('a reader that goes away (`| head`) ends the output quietly, not in a crash', async () => {
+    const child = spawn(CLI, ['--help'], { cwd: work });
+    child.stdout.destroy(); // the write then fails with EPIPE
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
   });
 
   it('a topic alone runs its default command, or lists its commands', async () => {
