@@ -137,7 +137,7 @@ export abstract class BaseCommand {
     };
   }
 
-  protected progress(flags: { quiet?: boolean | undefined; json?: boolean | undefined }): ProgressRenderer {
-    return new ProgressRenderer(process.stderr, !flags.quiet && !flags.json && !this.jsonEnabled());
+  protected progress(flags: { quiet?: boolean | undefined }): ProgressRenderer {
+    return new ProgressRenderer(process.stderr, !flags.quiet && !this.jsonEnabled());
   }
 }

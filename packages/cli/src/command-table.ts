@@ -1,32 +1,37 @@
 /**
  * Every command, loaded only when it runs (or when --help lists them all): `dogestry --version`
  * imports none of them, and each command imports only what it uses. Listed in the order the
- * root --help shows them, the daily ones first.
+ * root --help shows them, the daily ones first; `remote add` lives in commands/remote/add.js.
  */
 import type { CommandClass } from './base-command.js';
 
-type Loader = () => Promise<{ default: CommandClass }>;
+export const COMMAND_IDS: readonly string[] = [
+  'push',
+  'pull',
+  'images',
+  'tags',
+  'rm',
+  'verify',
+  'gc',
+  'presign',
+  'login',
+  'logout',
+  'registry',
+  'serve',
+  'remote add',
+  'remote list',
+  'remote remove',
+  'remote rename',
+  'remote set-url',
+  'cache prune',
+];
 
-export const COMMANDS: Readonly<Record<string, Loader>> = {
-  push: () => import('./commands/push.js'),
-  pull: () => import('./commands/pull.js'),
-  images: () => import('./commands/images.js'),
-  tags: () => import('./commands/tags.js'),
-  rm: () => import('./commands/rm.js'),
-  verify: () => import('./commands/verify.js'),
-  gc: () => import('./commands/gc.js'),
-  presign: () => import('./commands/presign.js'),
-  login: () => import('./commands/login.js'),
-  logout: () => import('./commands/logout.js'),
-  registry: () => import('./commands/registry.js'),
-  serve: () => import('./commands/serve.js'),
-  'remote add': () => import('./commands/remote/add.js'),
-  'remote list': () => import('./commands/remote/list.js'),
-  'remote remove': () => import('./commands/remote/remove.js'),
-  'remote rename': () => import('./commands/remote/rename.js'),
-  'remote set-url': () => import('./commands/remote/set-url.js'),
-  'cache prune': () => import('./commands/cache/prune.js'),
-};
+export const isCommand = (id: string): boolean => COMMAND_IDS.includes(id);
+
+/** The command's class; `id` must be one of COMMAND_IDS. */
+export async function loadCommand(id: string): Promise<CommandClass> {
+  return ((await import(`./commands/${id.split(' ').join('/')}.js`)) as { default: CommandClass }).default;
+}
 
 /** Words that group commands; a topic with a default runs it when given alone (`dogestry remote`). */
 export const TOPICS: Readonly<Record<string, { summary: string; default?: string }>> = {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Output, usageError, wantsHelp, wantsJson } from './cli/output.js';
-import { COMMANDS, TOPICS } from './command-table.js';
+import { COMMAND_IDS, isCommand, loadCommand, TOPICS } from './command-table.js';
 
 const version = (): string =>
   (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -38,8 +38,8 @@ async function dispatch(argv: readonly string[], output: Output): Promise<void> 
     throw usageError(`give a command before flags, like \`dogestry push REMOTE IMAGE ${first}\` (see \`dogestry --help\`)`);
 
   const pair = second === undefined ? undefined : `${first} ${second}`;
-  if (pair !== undefined && Object.hasOwn(COMMANDS, pair)) return run(pair, argv.slice(2));
-  if (Object.hasOwn(COMMANDS, first)) return run(first, argv.slice(1));
+  if (pair !== undefined && isCommand(pair)) return run(pair, argv.slice(2));
+  if (isCommand(first)) return run(first, argv.slice(1));
   const topic = Object.hasOwn(TOPICS, first) ? TOPICS[first] : undefined;
   if (topic) {
     if (second === undefined || second.startsWith('-')) {
@@ -52,7 +52,7 @@ async function dispatch(argv: readonly string[], output: Output): Promise<void> 
 }
 
 async function run(id: string, argv: readonly string[]): Promise<void> {
-  const command = (await (COMMANDS[id] as (typeof COMMANDS)[string])()).default;
+  const command = await loadCommand(id);
   if (wantsHelp(argv)) {
     const [{ commandHelp }, { baseFlags }] = await Promise.all([import('./cli/help.js'), import('./base-command.js')]);
     process.stdout.write(commandHelp(id, command, baseFlags));
@@ -65,19 +65,18 @@ async function run(id: string, argv: readonly string[]): Promise<void> {
 async function help(words: readonly string[]): Promise<void> {
   const id = words.filter((w) => !w.startsWith('-')).join(' ');
   if (id === '') return rootHelp();
-  if (Object.hasOwn(COMMANDS, id)) return run(id, ['--help']);
+  if (isCommand(id)) return run(id, ['--help']);
   if (Object.hasOwn(TOPICS, id)) return topicHelp(id);
   throw unknown(id);
 }
 
 async function rootHelp(): Promise<void> {
   const { listHelp } = await import('./cli/help.js');
-  const listing = await Promise.all(Object.entries(COMMANDS).map(async ([id, load]) => ({ id, summary: (await load()).default.summary })));
   process.stdout.write(
     listHelp(
       `dogestry ${version()}: move Docker images between Docker engines and dumb storage (a directory, S3, any HTTP server) with no registry in between.`,
       'dogestry COMMAND [ARGUMENTS] [FLAGS]',
-      listing,
+      await summaries(COMMAND_IDS),
       'Run `dogestry COMMAND --help` for its arguments, flags and examples. Every command takes --json (one JSON document on stdout, on success and on failure), --quiet and --config; exit codes are in the README.',
     ),
   );
@@ -85,24 +84,25 @@ async function rootHelp(): Promise<void> {
 
 async function topicHelp(topic: string): Promise<void> {
   const { listHelp } = await import('./cli/help.js');
-  const ids = Object.keys(COMMANDS).filter((id) => id.startsWith(`${topic} `));
-  const listing = await Promise.all(
-    ids.map(async (id) => ({ id, summary: (await (COMMANDS[id] as (typeof COMMANDS)[string])()).default.summary })),
-  );
   const fallback = TOPICS[topic]?.default;
   process.stdout.write(
     listHelp(
       TOPICS[topic]?.summary ?? '',
       `dogestry ${topic} COMMAND [ARGUMENTS] [FLAGS]`,
-      listing,
+      await summaries(COMMAND_IDS.filter((id) => id.startsWith(`${topic} `))),
       fallback ? `\`dogestry ${topic}\` alone runs \`dogestry ${fallback}\`.` : '',
     ),
   );
 }
 
+/** Each command's one-line summary, for the lists --help prints. */
+function summaries(ids: readonly string[]): Promise<{ id: string; summary: string }[]> {
+  return Promise.all(ids.map(async (id) => ({ id, summary: (await loadCommand(id)).summary })));
+}
+
 /** An unknown command, with the nearest ones named. */
 function unknown(id: string): Error {
-  const near = [...Object.keys(COMMANDS), ...Object.keys(TOPICS)].filter((known) => distance(id, known) <= 2 || known.startsWith(id));
+  const near = [...COMMAND_IDS, ...Object.keys(TOPICS)].filter((known) => distance(id, known) <= 2 || known.startsWith(id));
   const suggestion = near.length ? `; did you mean ${near.map((n) => `\`dogestry ${n}\``).join(' or ')}?` : '';
   return usageError(`unknown command \`${id}\`${suggestion} (\`dogestry --help\` lists them)`);
 }
