@@ -18,4 +18,5 @@ export {
   type WriteOptions,
 } from './remote.js';
 export { resumingRead } from './resume.js';
+export { pump } from './streams.js';
 export { isPullTicket, type PullTicket } from './ticket.js';
