@@ -4,6 +4,10 @@
  * (https://github.com/lz4/lz4/blob/dev/doc/lz4_Block_format.md), for one reason: speed on
  * real layers. lz4_flex's WebAssembly build decodes at ~1.2 GB/s here, the lz4 tool at ~2.9.
  *
+ * The common sequence (under 15 literals, a match under 19 bytes at least 16 back, far from
+ * both ends) takes a path of three 16-byte moves and no per-field checks: on /usr/bin's
+ * 663 MB that cut the decode calls from 0.46 to 0.33 s (cpu-prof, 2 runs each).
+ *
  * No libc and no static data: the caller owns the memory layout and passes pointers into
  * this module's memory. Every read and write is checked against its bounds: a corrupt or
  * hostile block yields a negative result, never a write outside [dst, dst + dstCap).
@@ -57,22 +61,43 @@ __attribute__((export_name("decode"))) int decode(const u8 *src, u32 srcLen, u8 
     if (ip >= iend) return TRUNCATED;
     const u32 token = *ip++;
     u32 lit = token >> 4;
-    if (lit == 15 && !extend(&ip, iend, &lit)) return TRUNCATED;
-    if (lit > (u32)(iend - ip)) return TRUNCATED;
-    if (lit > (u32)(oend - op)) return OVERRUN;
-    if (lit <= 16 && iend - ip >= 16 && oend - op >= 16) {
-      copy16(op, ip); /* the usual short run: one move, the excess overwritten later */
-    } else {
-      __builtin_memmove(op, ip, lit);
-    }
-    op += lit;
-    ip += lit;
-    if (ip == iend) break; /* the last sequence holds literals only */
-    if (iend - ip < 2) return TRUNCATED;
-    const u32 offset = (u32)ip[0] | ((u32)ip[1] << 8);
-    ip += 2;
-    if (offset == 0 || offset > (u32)(op - dst)) return BAD_OFFSET;
+    u32 offset;
     u32 length = token & 15;
+    if (lit < 15 && iend - ip >= 18 && oend - op >= 46) {
+      /*
+       * The common sequence, far from both ends: at most 14 literals, so one 16-byte move,
+       * and at least 4 input bytes after them (so this is not the last sequence, and the
+       * offset is there); at most 18 match bytes, so two 16-byte moves, all within oend.
+       */
+      copy16(op, ip);
+      op += lit;
+      ip += lit;
+      offset = (u32)ip[0] | ((u32)ip[1] << 8);
+      ip += 2;
+      if (length < 15 && offset >= 16 && offset <= (u32)(op - dst)) {
+        const u8 *match = op - offset;
+        copy16(op, match);
+        copy16(op + 16, match + 16); /* reads only bytes already final: offset >= 16 */
+        op += length + 4;
+        continue;
+      }
+    } else {
+      if (lit == 15 && !extend(&ip, iend, &lit)) return TRUNCATED;
+      if (lit > (u32)(iend - ip)) return TRUNCATED;
+      if (lit > (u32)(oend - op)) return OVERRUN;
+      if (lit <= 16 && iend - ip >= 16 && oend - op >= 16) {
+        copy16(op, ip); /* the usual short run: one move, the excess overwritten later */
+      } else {
+        __builtin_memmove(op, ip, lit);
+      }
+      op += lit;
+      ip += lit;
+      if (ip == iend) break; /* the last sequence holds literals only */
+      if (iend - ip < 2) return TRUNCATED;
+      offset = (u32)ip[0] | ((u32)ip[1] << 8);
+      ip += 2;
+    }
+    if (offset == 0 || offset > (u32)(op - dst)) return BAD_OFFSET;
     if (length == 15 && !extend(&ip, iend, &length)) return TRUNCATED;
     length += 4;
     if (length > (u32)(oend - op)) return OVERRUN;
