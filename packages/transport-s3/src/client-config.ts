@@ -1,6 +1,25 @@
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import type { RemoteOptions } from '@dogestry/core/transport';
+import { ConfigError, type RemoteOptions } from '@dogestry/core/transport';
 import type { S3Location } from './location.js';
+
+/**
+ * Seconds a request may go without a byte moving either way before it fails, and the SDK's
+ * retry sends it again (the AWS CLI's read timeout). Without one, a store that stops answering
+ * mid-request (a full radosgw did) held a push forever at 0 CPU. `[s3] timeout` sets it.
+ */
+const IDLE_TIMEOUT = 60;
+/** Seconds to open a connection, at most (or the idle timeout, if shorter). */
+const CONNECT_TIMEOUT = 15;
+
+/** `[s3] timeout`, in seconds: a positive number, else CONFIG. */
+function idleTimeout(value: string | undefined): number {
+  if (value === undefined || value === '') return IDLE_TIMEOUT;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new ConfigError(`[s3] timeout = ${JSON.stringify(value)} is not a number of seconds: use a positive number such as 60`);
+  }
+  return seconds;
+}
 
 /**
  * Credentials, in order, each a whole key pair (never a key from one and a secret from another):
@@ -24,6 +43,7 @@ export function clientConfig(location: S3Location, options: RemoteOptions): S3Cl
     })),
   ].find((p) => p.accessKeyId && p.secretAccessKey);
   const { accessKeyId, secretAccessKey, sessionToken } = pair ?? {};
+  const timeout = idleTimeout(settings.timeout);
   const config: S3ClientConfig = {
     region,
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -31,6 +51,10 @@ export function clientConfig(location: S3Location, options: RemoteOptions): S3Cl
     // Without a region in the URL, follow S3's 301 to the bucket's region.
     followRegionRedirects: !location.region && !endpoint,
     maxAttempts: 5,
+    requestHandler: {
+      socketTimeout: timeout * 1000,
+      connectionTimeout: Math.min(CONNECT_TIMEOUT, timeout) * 1000,
+    },
   };
   if (endpoint) Object.assign(config, { endpoint, forcePathStyle: true });
   if (location.anonymous) {

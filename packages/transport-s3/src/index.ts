@@ -310,6 +310,12 @@ export class S3Remote implements Remote {
       );
     }
     if (name === 'NoSuchBucket') return new NotFoundError(`${where}: bucket ${this.location.bucket} does not exist`, { cause: error });
+    if (name === 'TimeoutError') {
+      return new TransportError(
+        `${where}: the store stopped answering (nothing moved for [s3] timeout, 60 s unless set; tried 5 times): check that the endpoint is up and not full, or raise [s3] timeout`,
+        { cause: error, retryable: true },
+      );
+    }
     const retryable = status === undefined || status >= 500 || status === 429 || name === 'SlowDown' || Boolean(e.$retryable);
     return new TransportError(`${where}: ${name}${e.message && e.message !== name ? `: ${e.message}` : ''}`, { cause: error, retryable });
   }

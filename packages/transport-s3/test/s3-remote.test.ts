@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { remoteConformance } from '@dogestry/core/conformance';
@@ -92,5 +93,48 @@ describe('s3 writes through part buffers (upload.ts)', () => {
     assert.ok([digest(first), digest(second)].includes(digest(back)));
     assert.deepEqual(await remote.sweep(new Date(Date.now() + 3_600_000), { dryRun: true }), { count: 0, bytes: 0 });
     await remote.close();
+  });
+});
+
+describe('a store that stops answering', () => {
+  let silent: Server;
+  let endpoint: string;
+  const sockets = new Set<Socket>();
+  before(async () => {
+    // Accepts connections, reads what comes, never answers: a stalled or full store.
+    silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('data', () => {});
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+  const remote = (timeout: string) =>
+    createRemote(`s3://stalled/p/?endpoint=${encodeURIComponent(endpoint)}`, {
+      env: { AWS_ACCESS_KEY_ID: 'K', AWS_SECRET_ACCESS_KEY: 'S' },
+      settings: { timeout },
+    });
+
+  it('fails reads and writes with TRANSPORT after [s3] timeout, instead of hanging', { timeout: 60_000 }, async () => {
+    const stalled = remote('0.3');
+    const started = Date.now();
+    await assert.rejects(stalled.stat('blob'), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'TRANSPORT');
+      assert.match(error.message, /stopped answering .* raise \[s3\] timeout/);
+      return true;
+    });
+    await assert.rejects(stalled.write('blob', Readable.from([randomBytes(1024)])), { code: 'TRANSPORT' });
+    // 5 attempts each, with the SDK's backoff between them: seconds, not forever.
+    assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+    await stalled.close();
+  });
+
+  it('refuses a timeout that is not a positive number of seconds, with CONFIG', () => {
+    for (const bad of ['0', '-1', 'soon']) assert.throws(() => remote(bad), { code: 'CONFIG' });
   });
 });
