@@ -134,6 +134,42 @@ describe('a store that stops answering', () => {
     await stalled.close();
   });
 
+  it('a read its reader leaves paused past the timeout resumes where it stopped, bytes intact', { timeout: 60_000 }, async () => {
+    await rgw.createBucket('paused');
+    const bytes = randomBytes(24 * 1024 * 1024);
+    const writer = createRemote(rgw.url('paused', 'p/'), options());
+    await writer.write('blob', Readable.from([bytes]));
+    await writer.close();
+    const reader = createRemote(rgw.url('paused', 'p/'), { ...options(), settings: { timeout: '1' } });
+    // Count the GETs: the stall must have cut the first one (else this tests nothing).
+    const ranges: string[] = [];
+    reader.client.middlewareStack.add(
+      (next) => async (args) => {
+        const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
+        if ((args.input as { Key?: string }).Key === 'p/blob') ranges.push(headers.range ?? 'whole');
+        return next(args);
+      },
+      { step: 'finalizeRequest' },
+    );
+    const chunks: Buffer[] = [];
+    let got = 0;
+    let paused = false;
+    for await (const chunk of (await reader.read('blob')) as Readable) {
+      chunks.push(chunk as Buffer);
+      got += (chunk as Buffer).length;
+      if (!paused && got >= 1024 * 1024) {
+        // A consumer stalls (a slow engine, a slow registry client) for 3 idle timeouts.
+        paused = true;
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+      }
+    }
+    const back = Buffer.concat(chunks);
+    assert.equal(back.length, bytes.length);
+    assert.ok(back.equals(bytes));
+    assert.ok(ranges.length >= 2 && ranges[0] === 'whole' && /^bytes=[1-9]\d*-$/.test(ranges[1] ?? ''), ranges.join(', '));
+    await reader.close();
+  });
+
   it('refuses a timeout that is not a positive number of seconds, with CONFIG', () => {
     for (const bad of ['0', '-1', 'soon']) assert.throws(() => remote(bad), { code: 'CONFIG' });
   });
