@@ -7,7 +7,9 @@ import type { S3Location } from './location.js';
  * retry sends it again (the AWS CLI's read timeout). Without one, a store that stops answering
  * mid-request (a full radosgw did) held a push forever at 0 CPU. `[s3] timeout` sets it.
  */
-const IDLE_TIMEOUT = 60;
+export const IDLE_TIMEOUT = 60;
+/** Tries of each request (the first and its retries) before its error is ours to report. */
+export const ATTEMPTS = 5;
 /** Seconds to open a connection, at most (or the idle timeout, if shorter). */
 const CONNECT_TIMEOUT = 15;
 
@@ -50,7 +52,7 @@ export function clientConfig(location: S3Location, options: RemoteOptions): S3Cl
     responseChecksumValidation: 'WHEN_REQUIRED',
     // Without a region in the URL, follow S3's 301 to the bucket's region.
     followRegionRedirects: !location.region && !endpoint,
-    maxAttempts: 5,
+    maxAttempts: ATTEMPTS,
     requestHandler: {
       socketTimeout: timeout * 1000,
       connectionTimeout: Math.min(CONNECT_TIMEOUT, timeout) * 1000,

@@ -45,7 +45,7 @@ import {
   TransportError,
   type WriteOptions,
 } from '@dogestry/core/transport';
-import { clientConfig } from './client-config.js';
+import { ATTEMPTS, clientConfig, IDLE_TIMEOUT } from './client-config.js';
 import { canonicalUrl, parseS3Url, type S3Location } from './location.js';
 import { uploadStream } from './upload.js';
 
@@ -312,7 +312,7 @@ export class S3Remote implements Remote {
     if (name === 'NoSuchBucket') return new NotFoundError(`${where}: bucket ${this.location.bucket} does not exist`, { cause: error });
     if (name === 'TimeoutError') {
       return new TransportError(
-        `${where}: the store stopped answering (nothing moved for [s3] timeout, 60 s unless set; tried 5 times): check that the endpoint is up and not full, or raise [s3] timeout`,
+        `${where}: the store stopped answering (nothing moved for [s3] timeout, ${IDLE_TIMEOUT} s unless set; tried ${ATTEMPTS} times): check that the endpoint is up and not full, or raise [s3] timeout`,
         { cause: error, retryable: true },
       );
     }
