@@ -10,7 +10,19 @@ import type { BlobReader } from './docker/load-tar.js';
 import { CacheCorruptError, CacheError, DogestryError } from './errors.js';
 import type { ByteOutput } from './framed-codec.js';
 import type { ProgressListener } from './progress.js';
+import { RecentBytes } from './recent-bytes.js';
 import type { Remote } from './remote.js';
+
+/**
+ * The newest bytes of a download kept in memory for its readers. A load that keeps up takes
+ * them from there instead of reading the file back, and the download waits while its
+ * furthest reader is more than half of this behind, rather than race ahead into the file
+ * while the load falls back to reading it (which it did: the load lagged up to 460 MB behind).
+ * A cold pull of the real image from radosgw, 4 interleaved runs: 1.25 s of system time
+ * instead of 2.18 (medians), its load tar done at 5.46 s instead of 6.04, in 11.48 s instead
+ * of 12.55, peak RSS unchanged (179-191 MiB against 178-186).
+ */
+const RECENT_WINDOW = 4 * 1024 * 1024;
 
 /** `$XDG_CACHE_HOME/dogestry`, else `~/.cache/dogestry`. */
 export function defaultCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
@@ -67,15 +79,22 @@ export class BlobCache {
 
 /**
  * One blob on its way into the cache. `fetch` downloads, decodes and verifies it into a
- * temporary file, renamed to its digest once verified; `reader()`s follow the temporary file
- * as it grows, so a load can stream the blob while it downloads. A reader gets the blob's
- * last byte only after the blob is verified, and fails if the blob fails.
+ * temporary file, renamed to its digest once verified; `reader()`s follow the download as it
+ * arrives (from memory while they keep up, else from the file), so a load can stream the blob
+ * while it downloads. A reader gets the blob's last byte only after the blob is verified, and
+ * fails if the blob fails.
  */
 export class CacheFill {
   private readonly tmp: string;
   /** Found in the cache rather than downloaded: readers check its hash. */
   private fromCache = false;
+  /** Bytes the file holds (written through); `recent.end` is bytes handed to it. */
   private written = 0;
+  private readonly recent = new RecentBytes(RECENT_WINDOW);
+  /** Open readers, by how far each has read: the download paces itself by the furthest. */
+  private readonly readers = new Set<{ at: number }>();
+  /** Resolves the download's wait for a reader to move on. */
+  private readerMoved: (() => void) | undefined;
   private verified = false;
   private failure: Error | undefined;
   private waiters: (() => void)[] = [];
@@ -143,15 +162,31 @@ export class CacheFill {
     let handle: FileHandle | undefined;
     // Known once the fill settles, which the first read waits for.
     let check: { hash: Hash; at: number } | undefined | null;
+    const place = { at: 0 };
+    this.readers.add(place);
     return {
       read: async (position, length) => {
-        const end = await this.readableEnd(position, length);
-        check ??= this.fromCache ? { hash: createHash('sha256'), at: 0 } : null;
-        handle ??= await this.openFile();
-        const buffer = Buffer.allocUnsafe(Math.min(length, end - position));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-        if (bytesRead === 0) throw new CacheCorruptError(`cache file for sha256:${this.hex} is shorter than written`);
-        const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+        let chunk: Buffer | undefined;
+        let want = 0;
+        for (;;) {
+          const most = Math.min(length, (await this.readableEnd(position, length)) - position);
+          chunk = this.recent.at(position, most);
+          if (chunk) break;
+          // From the file: only what it holds (the window may have moved on since the wait,
+          // past bytes the file does not have yet: then wait for the file), never the last
+          // byte before the blob is verified.
+          want = Math.min(most, (this.verified ? this.size : Math.min(this.written, this.size - 1)) - position);
+          if (want > 0) break;
+        }
+        this.moved(place, position + (chunk?.length ?? want));
+        if (!chunk) {
+          check ??= this.fromCache ? { hash: createHash('sha256'), at: 0 } : null;
+          handle ??= await this.openFile();
+          const buffer = Buffer.allocUnsafe(want);
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+          if (bytesRead === 0) throw new CacheCorruptError(`cache file for sha256:${this.hex} is shorter than written`);
+          chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+        }
         if (check) {
           if (position !== check.at) throw new RangeError('cache readers read from the start, in order');
           check.hash.update(chunk);
@@ -166,6 +201,9 @@ export class CacheFill {
         return chunk;
       },
       close: async () => {
+        // A reader gone (its load done or cut) holds the download back no longer.
+        this.readers.delete(place);
+        this.moved(place, 0);
         await handle?.close();
       },
     };
@@ -179,13 +217,21 @@ export class CacheFill {
       throw error instanceof DogestryError ? error : this.cache.failed(error, `write sha256:${this.hex}`);
     });
     written.catch(() => {}); // awaited below, or raced while writing
+    let drained: Promise<unknown> | undefined;
     const take: ByteOutput = (chunk) => {
+      this.recent.push(chunk);
+      this.wake();
       const more = out.write(chunk, (error) => {
         if (error) return;
         this.written += chunk.length;
         this.wake();
       });
-      return more ? undefined : Promise.race([once(out, 'drain').then(() => {}), written]);
+      const ahead = this.aheadOfReaders();
+      if (more && !ahead) return undefined;
+      const waits: Promise<unknown>[] = [written];
+      if (!more) waits.push((drained ??= once(out, 'drain').finally(() => (drained = undefined))));
+      if (ahead) waits.push(new Promise<void>((resolve) => (this.readerMoved = resolve)));
+      return Promise.race(waits).then(() => {});
     };
     try {
       const handedOn = () => {
@@ -212,17 +258,20 @@ export class CacheFill {
   /**
    * How far a reader at `position` may read, once `length` bytes are there (or all but the
    * last): a reader that has caught up with the download reads whole chunks, not every small
-   * write. The last byte waits for verification.
+   * write. The last byte waits for verification. It waits for no more than the download may
+   * run ahead of it (half the window), or each would wait for the other.
    */
   private async readableEnd(position: number, length: number): Promise<number> {
-    const goal = Math.min(position + length, this.size - 1);
+    const goal = Math.min(position + Math.min(length, RECENT_WINDOW / 2), this.size - 1);
     for (;;) {
       if (this.failure) throw this.failure;
       if (this.verified) {
         if (position >= this.size) throw new RangeError(`read at ${position} past the end of sha256:${this.hex}`);
         return this.size;
       }
-      if (goal > position && this.written >= goal) return Math.min(this.written, this.size - 1);
+      // Bytes still in memory count once handed to the file; older ones once the file has them.
+      const have = this.recent.holds(position) ? this.recent.end : this.written;
+      if (goal > position && have >= goal) return Math.min(have, this.size - 1);
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
@@ -244,7 +293,24 @@ export class CacheFill {
       this.verified = true;
       this.written = this.size;
     }
+    // Readers go to the file from here: the fill may live as long as the pull.
+    this.recent.clear();
     this.wake();
+  }
+
+  /** Whether the download is more than half the window ahead of every open reader (and one is open). */
+  private aheadOfReaders(): boolean {
+    let furthest = -1;
+    for (const { at } of this.readers) furthest = Math.max(furthest, at);
+    return furthest >= 0 && this.recent.end - furthest > RECENT_WINDOW / 2;
+  }
+
+  /** A reader is at `at` now: the download may go on if it waited for one. */
+  private moved(place: { at: number }, at: number): void {
+    place.at = at;
+    const resume = this.readerMoved;
+    this.readerMoved = undefined;
+    resume?.();
   }
 
   private wake(): void {

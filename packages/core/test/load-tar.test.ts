@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -77,13 +77,18 @@ describe('cache fill', () => {
     const reader = fill.reader();
 
     const first = reader.read(0, MiB);
+    let arrivedWhenRead = -1;
+    let arrived = 0;
+    void first.then(() => (arrivedWhenRead = arrived));
     for (let at = 0; at < MiB; at += 64 * 1024) {
       gate.write(bytes.subarray(at, at + 64 * 1024));
+      arrived = at + 64 * 1024;
       await delay(5);
     }
-    assert.equal((await first).length, MiB, 'the first whole chunk is readable before the rest arrive, not each small write');
+    await first;
+    assert.equal(arrivedWhenRead, MiB, 'the first read waits for a whole chunk of what it asked, not each small write');
     gate.write(bytes.subarray(MiB));
-    const middle = await readUpTo(reader, MiB, bytes.length - 1);
+    const middle = await readUpTo(reader, (await first).length, bytes.length - 1);
     const last = reader.read(bytes.length - 1, 1);
     assert.equal(await settledWithin(last, 200), false, 'every byte is on disk, yet the last one waits for verification');
     gate.end();
@@ -121,6 +126,67 @@ describe('cache fill', () => {
     const fetched = cache.fill(hex, bytes.length - 1).fetch(remote);
     gate.write(bytes); // one byte more than recorded; the stream is never ended
     await assert.rejects(fetched, (error: Error) => error instanceof DigestMismatchError && /more than/.test(error.message));
+  });
+
+  /** Bytes of the fill in the cache so far: its temporary file, or the blob once it is there. */
+  const onDisk = async (cache: BlobCache, hex: string): Promise<number> => {
+    const names = await readdir(join(cache.dir, 'tmp'));
+    return (await stat(names.length === 0 ? cache.path(hex) : join(cache.dir, 'tmp', names[0] as string))).size;
+  };
+  /** Everything written to the gate at once, in 64 KiB pieces (a PassThrough keeps what it is given). */
+  const pour = (gate: PassThrough, bytes: Buffer): void => {
+    for (let at = 0; at < bytes.length; at += 64 * 1024) gate.write(bytes.subarray(at, at + 64 * 1024));
+    gate.end();
+  };
+
+  it('holds the download back while its reader is far behind, and lets it go as the reader reads', { timeout: 20_000 }, async () => {
+    const cache = new BlobCache(join(work, 'paced'));
+    const { bytes, hex } = blob(24 * MiB + 5);
+    const { remote, gate } = gatedRemote();
+    const fill = cache.fill(hex, bytes.length);
+    const reader = fill.reader();
+    const fetched = fill.fetch(remote);
+    pour(gate, bytes);
+    await delay(300);
+    const early = await onDisk(cache, hex);
+    assert.ok(early < 8 * MiB, `the download waits for its reader at 0 (${early} bytes in the cache file, of ${bytes.length} available)`);
+    const got = await readUpTo(reader, 0, bytes.length);
+    assert.ok(Buffer.concat(got).equals(bytes));
+    assert.deepEqual(await fetched, { downloaded: true, bytes: bytes.length });
+    await reader.close();
+    assert.ok((await readFile(cache.path(hex))).equals(bytes));
+  });
+
+  it('goes on without a reader that closed early', { timeout: 20_000 }, async () => {
+    const cache = new BlobCache(join(work, 'released'));
+    const { bytes, hex } = blob(24 * MiB);
+    const { remote, gate } = gatedRemote();
+    const fill = cache.fill(hex, bytes.length);
+    const quitter = fill.reader();
+    const fetched = fill.fetch(remote);
+    pour(gate, bytes);
+    const got = await readUpTo(quitter, 0, MiB);
+    assert.ok(Buffer.concat(got).equals(bytes.subarray(0, MiB)));
+    await quitter.close(); // its load was cut
+    assert.equal(await settledWithin(fetched, 5000), true, 'the download finished with no reader left');
+    assert.ok((await readFile(cache.path(hex))).equals(bytes));
+  });
+
+  it('is not held back by a reader that has not started, while another reads', { timeout: 20_000 }, async () => {
+    const cache = new BlobCache(join(work, 'furthest'));
+    const { bytes, hex } = blob(24 * MiB);
+    const { remote, gate } = gatedRemote();
+    const fill = cache.fill(hex, bytes.length);
+    const idle = fill.reader(); // an engine that has not started reading yet
+    const reader = fill.reader();
+    const fetched = fill.fetch(remote);
+    pour(gate, bytes);
+    const reading = readUpTo(reader, 0, bytes.length);
+    assert.equal(await settledWithin(reading, 5000), true, 'one reader read the whole blob while the other waited');
+    assert.ok(Buffer.concat(await reading).equals(bytes));
+    assert.deepEqual(await fetched, { downloaded: true, bytes: bytes.length });
+    assert.ok(Buffer.concat(await readUpTo(idle, 0, bytes.length)).equals(bytes), 'the later reader reads it from the file');
+    await Promise.all([idle.close(), reader.close()]);
   });
 
   it('serves a blob already cached without reading the remote', async () => {
