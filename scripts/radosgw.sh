@@ -7,6 +7,10 @@
 #
 # The mon listens on 3300/6789 and the OSD on 6800-6807 (Ceph's defaults), so one cluster
 # runs per machine at a time.
+#
+# tcp_nodelay=1: without it, beast holds back a small response body until the client ACKs
+# the headers, which Linux delays by 40 ms on a reused connection; every GET of a small
+# object took ~42 ms instead of ~1 (as on AWS). Operators should set it too (README).
 set -euo pipefail
 cmd=${1:?usage: radosgw.sh start|stop DIR [PORT] [MEMSTORE_MIB]}
 dir=${2:?usage: radosgw.sh start|stop DIR [PORT] [MEMSTORE_MIB]}
@@ -73,7 +77,7 @@ osd objectstore = memstore
 memstore device bytes = $((mib * 1024 * 1024))
 osd max object size = 134217728
 [client.rgw.dogestry]
-rgw frontends = beast endpoint=127.0.0.1:$port
+rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
 rgw data = $dir/rgw
 rgw dns name = localhost
 rgw thread pool size = 64
