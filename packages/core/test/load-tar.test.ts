@@ -133,20 +133,26 @@ describe('cache fill', () => {
     const names = await readdir(join(cache.dir, 'tmp'));
     return (await stat(names.length === 0 ? cache.path(hex) : join(cache.dir, 'tmp', names[0] as string))).size;
   };
-  /** Everything written to the gate at once, in 64 KiB pieces (a PassThrough keeps what it is given). */
-  const pour = (gate: PassThrough, bytes: Buffer): void => {
-    for (let at = 0; at < bytes.length; at += 64 * 1024) gate.write(bytes.subarray(at, at + 64 * 1024));
-    gate.end();
-  };
-
-  it('holds the download back while its reader is far behind, and lets it go as the reader reads', { timeout: 20_000 }, async () => {
-    const cache = new BlobCache(join(work, 'paced'));
-    const { bytes, hex } = blob(24 * MiB + 5);
+  /**
+   * A fill of `size` random bytes whose remote has them all at once (in 64 KiB pieces), with
+   * `readers` opened before its download starts, as a load opens them.
+   */
+  function pouredFill(name: string, size: number, readers: number) {
+    const cache = new BlobCache(join(work, name));
+    const { bytes, hex } = blob(size);
     const { remote, gate } = gatedRemote();
     const fill = cache.fill(hex, bytes.length);
-    const reader = fill.reader();
+    const opened = Array.from({ length: readers }, () => fill.reader());
     const fetched = fill.fetch(remote);
-    pour(gate, bytes);
+    for (let at = 0; at < bytes.length; at += 64 * 1024) gate.write(bytes.subarray(at, at + 64 * 1024));
+    gate.end();
+    const cached = async () => (await readFile(cache.path(hex))).equals(bytes);
+    return { cache, bytes, hex, readers: opened, fetched, cached };
+  }
+
+  it('holds the download back while its reader is far behind, and lets it go as the reader reads', { timeout: 20_000 }, async () => {
+    const { cache, bytes, hex, readers, fetched, cached } = pouredFill('paced', 24 * MiB + 5, 1);
+    const reader = readers[0] as BlobReader;
     await delay(300);
     const early = await onDisk(cache, hex);
     assert.ok(early < 8 * MiB, `the download waits for its reader at 0 (${early} bytes in the cache file, of ${bytes.length} available)`);
@@ -154,33 +160,22 @@ describe('cache fill', () => {
     assert.ok(Buffer.concat(got).equals(bytes));
     assert.deepEqual(await fetched, { downloaded: true, bytes: bytes.length });
     await reader.close();
-    assert.ok((await readFile(cache.path(hex))).equals(bytes));
+    assert.ok(await cached());
   });
 
   it('goes on without a reader that closed early', { timeout: 20_000 }, async () => {
-    const cache = new BlobCache(join(work, 'released'));
-    const { bytes, hex } = blob(24 * MiB);
-    const { remote, gate } = gatedRemote();
-    const fill = cache.fill(hex, bytes.length);
-    const quitter = fill.reader();
-    const fetched = fill.fetch(remote);
-    pour(gate, bytes);
+    const { bytes, readers, fetched, cached } = pouredFill('released', 24 * MiB, 1);
+    const quitter = readers[0] as BlobReader;
     const got = await readUpTo(quitter, 0, MiB);
     assert.ok(Buffer.concat(got).equals(bytes.subarray(0, MiB)));
     await quitter.close(); // its load was cut
     assert.equal(await settledWithin(fetched, 5000), true, 'the download finished with no reader left');
-    assert.ok((await readFile(cache.path(hex))).equals(bytes));
+    assert.ok(await cached());
   });
 
   it('is not held back by a reader that has not started, while another reads', { timeout: 20_000 }, async () => {
-    const cache = new BlobCache(join(work, 'furthest'));
-    const { bytes, hex } = blob(24 * MiB);
-    const { remote, gate } = gatedRemote();
-    const fill = cache.fill(hex, bytes.length);
-    const idle = fill.reader(); // an engine that has not started reading yet
-    const reader = fill.reader();
-    const fetched = fill.fetch(remote);
-    pour(gate, bytes);
+    const { bytes, readers, fetched } = pouredFill('furthest', 24 * MiB, 2);
+    const [idle, reader] = readers as [BlobReader, BlobReader]; // idle: an engine that has not started reading yet
     const reading = readUpTo(reader, 0, bytes.length);
     assert.equal(await settledWithin(reading, 5000), true, 'one reader read the whole blob while the other waited');
     assert.ok(Buffer.concat(await reading).equals(bytes));
