@@ -20,7 +20,7 @@ import type { Remote } from './remote.js';
  * while the load falls back to reading it (which it did: the load lagged up to 460 MB behind).
  * A cold pull of the real image from radosgw, 4 interleaved runs: 1.25 s of system time
  * instead of 2.18 (medians), its load tar done at 5.46 s instead of 6.04, in 11.48 s instead
- * of 12.55, peak RSS unchanged (179-191 MiB against 178-186).
+ * of 12.55, peak RSS 175-186 MiB against 173-181.
  */
 const RECENT_WINDOW = 4 * 1024 * 1024;
 
