@@ -152,7 +152,7 @@ it('Apache 2 with mod_dav (PUT, MKCOL, MOVE, PROPFIND listing): push, list, pull
   const apache = await startApache();
   try {
     await roundTrip(`${apache.url}/dav/repo/`, 'apache').catch(async (error: Error) => {
-      // Once seen in CI (a second push's MKCOL answered 403, never reproduced): keep Apache's own account.
+      // Keep Apache's own account of a failure (its 403s to racing MKCOLs were found this way).
       const log = await readFile(join(apache.root, 'logs', 'error.log'), 'utf8').catch(() => '(no error log)');
       error.message += `\nApache's error log:\n${log.slice(-4000)}`;
       throw error;

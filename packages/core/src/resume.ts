@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { DogestryError } from './errors.js';
 
 /**
@@ -29,4 +30,22 @@ export async function* resumingRead(
       if (!body) throw giveUp(new Error('the object vanished while being read'), offset);
     }
   }
+}
+
+/**
+ * `resumingRead` as the stream a transport's `read` answers. A stream destroyed before it is
+ * read (a write that failed before taking its body) never starts the generator, which alone
+ * would let go of `first`: here `first` goes too, or its response stays open and the
+ * transport's close waits for it for good (a push to Apache exited 13 with nothing said).
+ */
+export function resumingBody(
+  first: AsyncIterable<Buffer>,
+  start: number,
+  reopen: (offset: number) => Promise<AsyncIterable<Buffer> | undefined>,
+  giveUp: (error: unknown, offset: number) => Error,
+  tries?: number,
+): Readable {
+  const body = Readable.from(resumingRead(first, start, reopen, giveUp, tries));
+  body.once('close', () => (first as { destroy?: () => void }).destroy?.());
+  return body;
 }

@@ -17,6 +17,6 @@ export {
   type SweepResult,
   type WriteOptions,
 } from './remote.js';
-export { resumingRead } from './resume.js';
+export { resumingBody, resumingRead } from './resume.js';
 export { pump } from './streams.js';
 export { isPullTicket, type PullTicket } from './ticket.js';

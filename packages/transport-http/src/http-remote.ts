@@ -14,7 +14,7 @@ import {
   ReadOnlyError,
   type Remote,
   type RemoteCapabilities,
-  resumingRead,
+  resumingBody,
   type StatResult,
   TransportError,
   type WriteOptions,
@@ -43,7 +43,12 @@ export class HttpRemote implements Remote {
   private listing: Listing = 'none';
   private canMove = false;
   private needsMkcol = false;
-  private readonly collections = new Set<string>();
+  /**
+   * Collections made, or being made, by this remote, by directory under the base: each is
+   * asked for once however many writes need it at once. Apache answers 403 to all but one of
+   * concurrent MKCOLs of a path ("File exists"), which failed pushes of several layers.
+   */
+  private readonly collections = new Map<string, Promise<void>>();
   private readonly base: URL;
   private readonly authorization: string | undefined;
   private readonly dispatcher: Dispatcher;
@@ -199,22 +204,20 @@ export class HttpRemote implements Remote {
     const start = opts.offset ?? 0;
     const first = await this.get(url, start);
     if (!first) return undefined;
-    return Readable.from(
-      resumingRead(
-        bodyOf(first, start),
-        start,
-        async (offset) => {
-          const response = await this.get(url, offset);
-          return response && bodyOf(response, offset);
-        },
-        (error, offset) =>
-          error instanceof DogestryError
-            ? error
-            : new TransportError(`GET ${this.describe(url)} kept failing after ${offset} bytes: ${(error as Error).message}`, {
-                cause: error,
-                retryable: true,
-              }),
-      ),
+    return resumingBody(
+      bodyOf(first, start),
+      start,
+      async (offset) => {
+        const response = await this.get(url, offset);
+        return response && bodyOf(response, offset);
+      },
+      (error, offset) =>
+        error instanceof DogestryError
+          ? error
+          : new TransportError(`GET ${this.describe(url)} kept failing after ${offset} bytes: ${(error as Error).message}`, {
+              cause: error,
+              retryable: true,
+            }),
     );
   }
 
@@ -298,24 +301,33 @@ export class HttpRemote implements Remote {
     const parts = key.split('/').slice(0, -1);
     for (let i = 0; i <= parts.length; i++) {
       const dir = i === 0 ? '' : `${parts.slice(0, i).join('/')}/`;
-      if (this.collections.has(dir)) continue;
-      await this.mkcol(new URL(dir.split('/').map(encodeURIComponent).join('/'), this.base));
-      this.collections.add(dir);
+      let made = this.collections.get(dir);
+      if (!made) {
+        const making = this.mkcol(new URL(dir.split('/').map(encodeURIComponent).join('/'), this.base));
+        // A failure is not kept: the next write asks again.
+        making.catch(() => this.collections.get(dir) === making && this.collections.delete(dir));
+        this.collections.set(dir, making);
+        made = making;
+      }
+      await made;
     }
   }
 
   /**
    * Make one collection. The remote's own directory too: a WebDAV server without nginx's
    * create_full_put_path (Apache mod_dav) answers 409 until every parent exists, so a 409 here
-   * makes the parent first, up to the server's root.
+   * makes the parent first, up to the server's root. Apache also answers 403 when another
+   * client made the collection between its check and its mkdir (two pushers at once): asked
+   * again, it says 405 (there) if that was all, 403 again if writing there is forbidden.
    */
-  private async mkcol(url: URL, depth = 0): Promise<void> {
+  private async mkcol(url: URL, depth = 0, askedAgain = false): Promise<void> {
     const response = await this.send('MKCOL', url);
     await response.body.dump();
     if (response.statusCode === 409 && depth < 32 && url.pathname !== '/') {
       await this.mkcol(new URL('..', url), depth + 1);
       return this.mkcol(url, depth + 1);
     }
+    if (response.statusCode === 403 && !askedAgain) return this.mkcol(url, depth, true);
     // 201 created; 405 (Apache, nginx) or 301 (a directory without its slash): it is there.
     if (response.statusCode !== 201 && response.statusCode !== 405 && response.statusCode !== 301) {
       throw new TransportError(`MKCOL ${this.describe(url)}: HTTP ${response.statusCode}`);
@@ -330,7 +342,7 @@ export class HttpRemote implements Remote {
     const target = this.keyUrl(to);
     if (this.needsMkcol) await this.mkcolParents(to);
     const response = await this.send('MOVE', source, {
-      headers: { destination: target.pathname, overwrite: opts.createOnly ? 'F' : 'T' },
+      headers: { destination: target.href, overwrite: opts.createOnly ? 'F' : 'T' },
     });
     if (response.statusCode === 412) {
       await response.body.dump();
@@ -398,7 +410,8 @@ export class HttpRemote implements Remote {
 
   /**
    * Find out whether the server takes writes: a zero-byte PUT and DELETE under tmp/ (and
-   * whether parents need MKCOL), and a MOVE of it (atomic create-only).
+   * whether parents need MKCOL), and a MOVE of it (used for create-only writes; not atomic
+   * under a race, see index.ts, so `createOnly` stays false).
    */
   private async detectWrite(): Promise<void> {
     const probe = `tmp/probe-${randomUUID()}`;
@@ -413,14 +426,14 @@ export class HttpRemote implements Remote {
     if (status >= 200 && status < 300) {
       write = true;
       const moved = `tmp/probe-${randomUUID()}`;
-      const move = await this.send('MOVE', this.keyUrl(probe), { headers: { destination: this.keyUrl(moved).pathname, overwrite: 'F' } });
+      const move = await this.send('MOVE', this.keyUrl(probe), { headers: { destination: this.keyUrl(moved).href, overwrite: 'F' } });
       await move.body.dump();
       this.canMove = move.statusCode >= 200 && move.statusCode < 300;
       if (this.canMove) this.move = (from, to, opts) => this.moveKey(from, to, opts);
       const leftover = this.canMove ? moved : probe;
       await (await this.send('DELETE', this.keyUrl(leftover))).body.dump();
     }
-    this.capabilities = { ...this.capabilities, write, createOnly: write && this.canMove };
+    this.capabilities = { ...this.capabilities, write, createOnly: false };
   }
 
   private async detectListingOnce(): Promise<void> {

@@ -7,7 +7,11 @@
  * PUT + DELETE under `tmp/`), never assumed, so a pull, `images` or `verify` sends no
  * request that modifies the server. Create-only writes:
  * - where the server allows MOVE (WebDAV), PUT to `tmp/<uuid>` then `MOVE` with
- *   `Overwrite: F`: atomic, and a failed upload never touches the final key;
+ *   `Overwrite: F` (its `Destination` an absolute URL, which Apache's mod_dav requires): the
+ *   key appears whole or not at all, and a failed upload never touches it. The server checks
+ *   the key and renames in two steps, though (Apache's threads can both pass the check), so
+ *   `capabilities.createOnly` is not claimed: immutable keys are content-addressed, and two
+ *   racing writers write the same bytes;
  * - elsewhere, `If-None-Match: *` is sent (servers that honour it answer 412) and the key is
  *   checked with HEAD first. nginx's dav module ignores `If-None-Match` on PUT, so on it two
  *   racing writers may both write; immutable keys are content-addressed, so both write the

@@ -39,7 +39,7 @@ import {
   type Remote,
   type RemoteCapabilities,
   type RemoteOptions,
-  resumingRead,
+  resumingBody,
   type StatResult,
   type SweepResult,
   TransportError,
@@ -89,26 +89,22 @@ export class S3Remote implements Remote {
       const body = await this.get(key, start, opts.length);
       return (
         body &&
-        Readable.from(
-          resumingRead(
-            body,
-            start,
-            async () => undefined,
-            (error) => this.translate(error, `read ${key}`),
-            0,
-          ),
+        resumingBody(
+          body,
+          start,
+          async () => undefined,
+          (error) => this.translate(error, `read ${key}`),
+          0,
         )
       );
     }
     const first = await this.get(key, opts.offset ?? 0);
     if (!first) return undefined;
-    return Readable.from(
-      resumingRead(
-        first,
-        opts.offset ?? 0,
-        (offset) => this.get(key, offset),
-        (error) => this.translate(error, `read ${key}`),
-      ),
+    return resumingBody(
+      first,
+      opts.offset ?? 0,
+      (offset) => this.get(key, offset),
+      (error) => this.translate(error, `read ${key}`),
     );
   }
 
