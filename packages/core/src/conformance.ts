@@ -39,6 +39,19 @@ function failingBody(goodBytes: number): Readable {
   });
 }
 
+/** A body that sends `bytes` and then neither more nor an end (a producer that hangs). */
+function stalledBody(bytes: number): Readable {
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent) {
+        sent = true;
+        this.push(randomBytes(bytes));
+      }
+    },
+  });
+}
+
 async function collect(iterable: AsyncIterable<string>): Promise<string[]> {
   const keys: string[] = [];
   for await (const key of iterable) keys.push(key);
@@ -133,6 +146,20 @@ export function remoteConformance(name: string, open: () => Promise<ConformanceT
         const keys = await collect(remote.list('conformance/partial'));
         assert.deepEqual(keys, [], 'no partial object may be visible');
       }
+    });
+
+    it('stops a write its signal aborts, and leaves nothing at the key', async () => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 100);
+      const outcome = await Promise.race([
+        remote.write('conformance/aborted', stalledBody(64 * 1024), { signal: controller.signal }).then(
+          () => 'written',
+          () => 'rejected',
+        ),
+        new Promise((resolve) => setTimeout(resolve, 10_000, 'still writing')),
+      ]);
+      assert.equal(outcome, 'rejected');
+      assert.equal(await remote.stat('conformance/aborted'), undefined);
     });
 
     it('keeps the old object when a replacing write fails', async () => {

@@ -78,6 +78,8 @@ export function isLive(held: HeldKey, now: number): boolean {
 export class RenewedKey {
   private chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  /** Cuts off a background renewal under way. */
+  private renewal: AbortController | undefined;
   /** performance.now() when the last successful write started. */
   private renewedAt = 0;
   /** Storage time of the last write (its mtime), or the local clock where the storage has none. */
@@ -92,11 +94,11 @@ export class RenewedKey {
   ) {}
 
   /** Write it (again) with the current body; resolves once this write has landed. */
-  write(): Promise<void> {
+  write(signal?: AbortSignal): Promise<void> {
     const next = this.chain.then(async () => {
       const started = performance.now();
       const bytes = Buffer.from(`${JSON.stringify(this.body())}\n`);
-      await this.remote.write(this.key, Readable.from([bytes]), { size: bytes.length });
+      await this.remote.write(this.key, Readable.from([bytes]), { size: bytes.length, ...(signal ? { signal } : {}) });
       const stat = await this.remote.stat(this.key);
       this.storageNow = stat?.modified?.getTime() ?? Date.now();
       this.renewedAt = started;
@@ -107,9 +109,28 @@ export class RenewedKey {
     return next;
   }
 
-  /** Start renewing in the background. */
+  /**
+   * Start renewing in the background, one renewal at a time: a store that stops answering
+   * holds a write for its transport's timeouts and retries (S3: 5 tries of 60 s), and
+   * renewals queued behind it every quarter ttl grew without end, with `release` waiting for
+   * all of them (a push to a full radosgw never exited).
+   */
   keepAlive(): void {
-    this.timer = setInterval(() => void this.write().catch(() => {}), (this.ttlSeconds * 1000) / 4);
+    const renewal = new AbortController();
+    this.renewal = renewal;
+    let renewing = false;
+    this.timer = setInterval(
+      () => {
+        if (renewing) return;
+        renewing = true;
+        this.write(renewal.signal)
+          .catch(() => {})
+          .finally(() => {
+            renewing = false;
+          });
+      },
+      (this.ttlSeconds * 1000) / 4,
+    );
     this.timer.unref();
   }
 
@@ -126,8 +147,10 @@ export class RenewedKey {
     return this.failure;
   }
 
+  /** Stop renewing (a renewal under way is cut off: the key is deleted next) and delete the key. */
   async release(): Promise<void> {
     clearInterval(this.timer);
+    this.renewal?.abort();
     await this.chain;
     await this.remote.delete([this.key]).catch(() => {});
   }

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { ReadOnlyError } from './errors.js';
 import { assertSafeKey, type ReadOptions, type Remote, type RemoteCapabilities, type StatResult, type WriteOptions } from './remote.js';
 
@@ -32,6 +32,7 @@ export class MemoryRemote implements Remote {
   async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<'written' | 'exists'> {
     assertSafeKey(key);
     this.assertWritable();
+    if (opts.signal) addAbortSignal(opts.signal, body);
     const chunks: Buffer[] = [];
     for await (const chunk of body) chunks.push(chunk as Buffer);
     if (opts.createOnly && this.objects.has(key)) return 'exists';

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gc, type ProgressEvent, pull, push, removeTag, verify } from '@dogestry/core';
+import { gc, type ProgressEvent, pull, push, removeTag, TransportError, verify } from '@dogestry/core';
+import { WriterLease } from '@dogestry/core/internal';
 import { MemoryRemote, type ReadOptions, type WriteOptions } from '@dogestry/core/transport';
 import { buildImageTar, type SyntheticImage } from '../../../test/support/synthetic-image.js';
 import { FakeEngine } from './support/fake-engine.js';
@@ -156,7 +157,34 @@ describe("the writers' protocol", () => {
     await gc({ remote, grace: 0 });
     assert.ok(!remote.objects.has(`blobs/sha256/${hex}`), 'free once it lapsed');
   });
+
+  it('a renewal the store never answers is cut off by release, and none queue behind it (a full radosgw)', async () => {
+    const remote = new StallingRemote();
+    const lease = await WriterLease.take(remote, 0.2, ['dd'.repeat(32)]); // renewed every 50 ms
+    remote.stallLeases = true;
+    await sleep(400); // eight renewal periods while the first renewal hangs
+    const outcome = await Promise.race([lease.release().then(() => 'released'), sleep(2000).then(() => 'still waiting')]);
+    assert.equal(outcome, 'released', 'release waited for renewals the store never answers');
+    assert.equal(remote.stalled, 1, 'renewals queued behind the one that hangs');
+    assert.deepEqual(keys(remote, 'leases/'), []);
+  });
 });
+
+/** The in-memory remote whose lease writes, once `stallLeases` is set, never answer: only their signal ends them. */
+class StallingRemote extends MemoryRemote {
+  stallLeases = false;
+  stalled = 0;
+  override async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<'written' | 'exists'> {
+    if (!this.stallLeases || !key.startsWith('leases/')) return super.write(key, body, opts);
+    this.stalled++;
+    body.resume();
+    return new Promise((_, reject) => {
+      const cut = () => reject(new TransportError(`write ${key}: aborted`));
+      if (opts.signal?.aborted) cut();
+      opts.signal?.addEventListener('abort', cut);
+    });
+  }
+}
 
 /** The in-memory remote with a random delay before every operation, so racing pushers and gc interleave. */
 class JitteryRemote extends MemoryRemote {

@@ -107,7 +107,7 @@ export class HttpRemote implements Remote {
   private async send(
     method: string,
     url: URL,
-    options: { headers?: Record<string, string>; body?: Readable | Buffer | string; retry?: boolean } = {},
+    options: { headers?: Record<string, string>; body?: Readable | Buffer | string; retry?: boolean; signal?: AbortSignal } = {},
   ): Promise<Dispatcher.ResponseData> {
     const retry = options.retry ?? !(options.body instanceof Readable);
     for (let attempt = 1; ; attempt++) {
@@ -117,6 +117,7 @@ export class HttpRemote implements Remote {
           headers: this.headers(options.headers),
           body: options.body ?? null,
           dispatcher: this.dispatcher,
+          ...(options.signal ? { signal: options.signal } : {}),
         });
         // Errors reach readers through iteration; this keeps a late second error (undici can
         // report a short body after the iterator let go) from crashing the process.
@@ -249,7 +250,7 @@ export class HttpRemote implements Remote {
     try {
       if (opts.createOnly && this.canMove) {
         const tmp = `tmp/${randomUUID()}`;
-        await this.put(tmp, body, opts.size);
+        await this.put(tmp, body, opts);
         return await this.moveKey(tmp, key, { createOnly: true });
       }
       if (opts.createOnly && (await this.stat(key))) {
@@ -260,10 +261,10 @@ export class HttpRemote implements Remote {
       }
       if (!opts.createOnly && this.canMove) {
         const tmp = `tmp/${randomUUID()}`;
-        await this.put(tmp, body, opts.size);
+        await this.put(tmp, body, opts);
         return await this.moveKey(tmp, key, { createOnly: false });
       }
-      const status = await this.put(key, body, opts.size, opts.createOnly ? { 'if-none-match': '*' } : {});
+      const status = await this.put(key, body, opts, opts.createOnly ? { 'if-none-match': '*' } : {});
       return status === 412 ? 'exists' : 'written';
     } catch (error) {
       body.destroy();
@@ -271,7 +272,7 @@ export class HttpRemote implements Remote {
     }
   }
 
-  private async put(key: string, body: Readable, size: number | undefined, extra: Record<string, string> = {}): Promise<number> {
+  private async put(key: string, body: Readable, { size, signal }: WriteOptions, extra: Record<string, string> = {}): Promise<number> {
     const url = this.keyUrl(key);
     if (this.needsMkcol) await this.mkcolParents(key);
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream', ...extra };
@@ -280,7 +281,7 @@ export class HttpRemote implements Remote {
     body.once('error', (error) => (failure = error));
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.send('PUT', url, { headers, body, retry: false });
+      response = await this.send('PUT', url, { headers, body, retry: false, ...(signal ? { signal } : {}) });
     } catch (error) {
       throw failure ?? error;
     }

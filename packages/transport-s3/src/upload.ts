@@ -14,7 +14,7 @@
  * `createOnly`, PutObject or CompleteMultipartUpload carries `If-None-Match: *`; S3 answers
  * 412 if the key exists, which the caller turns into "exists".
  */
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -130,6 +130,8 @@ export async function uploadStream(target: UploadTarget, body: Readable): Promis
   };
 
   try {
+    // The signal ends the body too: a body that stops sending would otherwise hold the write.
+    if (signal) addAbortSignal(signal, body);
     // Chunk by chunk through 'data' events (pump): async iteration of a paused stream joins
     // whatever it has buffered into a fresh buffer on every read.
     await pump(body, take);
