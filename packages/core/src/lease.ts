@@ -152,7 +152,10 @@ export class RenewedKey {
     clearInterval(this.timer);
     this.renewal?.abort();
     await this.chain;
-    await this.remote.delete([this.key]).catch(() => {});
+    // At most a quarter of the ttl (15 s at most): a store that stopped answering would hold
+    // the delete for all its tries, and a key left behind expires anyway.
+    const signal = AbortSignal.timeout(Math.min(15_000, this.ttlSeconds * 250));
+    await this.remote.delete([this.key], { signal }).catch(() => {});
   }
 }
 

@@ -70,7 +70,7 @@ export interface Remote {
    */
   move?(from: string, to: string, opts?: { createOnly?: boolean }): Promise<'written' | 'exists'>;
   list(prefix: string): AsyncIterable<string>;
-  delete(keys: readonly string[]): Promise<void>;
+  delete(keys: readonly string[], opts?: DeleteOptions): Promise<void>;
   /**
    * Optional: find out whether a capability is there before core reads `capabilities` for
    * it. 'write' may send requests that modify the storage (a probe write); 'list' reads only.
@@ -91,6 +91,15 @@ export interface Remote {
 export interface SweepResult {
   readonly count: number;
   readonly bytes: number;
+}
+
+export interface DeleteOptions {
+  /**
+   * Ends the delete early, for a cleanup that must not hold its caller (a lease's release, once
+   * its push is over). Keys not yet deleted stay. Transports whose deletes cannot hang may
+   * ignore it.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface ReadOptions {

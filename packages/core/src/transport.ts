@@ -8,6 +8,7 @@ export * from './errors.js';
 export { MemoryRemote } from './memory-remote.js';
 export {
   assertSafeKey,
+  type DeleteOptions,
   type ReadOptions,
   type Remote,
   type RemoteCapabilities,

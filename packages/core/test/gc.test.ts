@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gc, type ProgressEvent, pull, push, removeTag, TransportError, verify } from '@dogestry/core';
 import { WriterLease } from '@dogestry/core/internal';
-import { MemoryRemote, type ReadOptions, type WriteOptions } from '@dogestry/core/transport';
+import { type DeleteOptions, MemoryRemote, type ReadOptions, type WriteOptions } from '@dogestry/core/transport';
 import { buildImageTar, type SyntheticImage } from '../../../test/support/synthetic-image.js';
 import { FakeEngine } from './support/fake-engine.js';
 
@@ -168,22 +168,45 @@ describe("the writers' protocol", () => {
     assert.equal(remote.stalled, 1, 'renewals queued behind the one that hangs');
     assert.deepEqual(keys(remote, 'leases/'), []);
   });
+
+  it("gives up a lease's delete the store never answers after a quarter of the ttl (the lease expires anyway)", async () => {
+    const remote = new StallingRemote();
+    const lease = await WriterLease.take(remote, 0.4, ['ee'.repeat(32)]);
+    remote.stallDeletes = true;
+    const started = performance.now();
+    const outcome = await Promise.race([lease.release().then(() => 'released'), sleep(2000).then(() => 'still waiting')]);
+    assert.equal(outcome, 'released', 'release waited for a delete the store never answers');
+    assert.ok(performance.now() - started < 1000, `released after ${Math.round(performance.now() - started)} ms`);
+  });
 });
 
-/** The in-memory remote whose lease writes, once `stallLeases` is set, never answer: only their signal ends them. */
+/**
+ * The in-memory remote whose lease writes (`stallLeases`) and deletes (`stallDeletes`) never
+ * answer once set: only their signal ends them.
+ */
 class StallingRemote extends MemoryRemote {
   stallLeases = false;
+  stallDeletes = false;
   stalled = 0;
   override async write(key: string, body: Readable, opts: WriteOptions = {}): Promise<'written' | 'exists'> {
     if (!this.stallLeases || !key.startsWith('leases/')) return super.write(key, body, opts);
     this.stalled++;
     body.resume();
-    return new Promise((_, reject) => {
-      const cut = () => reject(new TransportError(`write ${key}: aborted`));
-      if (opts.signal?.aborted) cut();
-      opts.signal?.addEventListener('abort', cut);
-    });
+    return stall(`write ${key}`, opts.signal);
   }
+  override async delete(keys: readonly string[], opts: DeleteOptions = {}): Promise<void> {
+    if (!this.stallDeletes) return super.delete(keys);
+    return stall(`delete ${keys.join(' ')}`, opts.signal);
+  }
+}
+
+/** A promise that only `signal` ends (rejected), as a request to a store that stopped answering. */
+function stall(what: string, signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_, reject) => {
+    const cut = () => reject(new TransportError(`${what}: aborted`));
+    if (signal?.aborted) cut();
+    signal?.addEventListener('abort', cut);
+  });
 }
 
 /** The in-memory remote with a random delay before every operation, so racing pushers and gc interleave. */

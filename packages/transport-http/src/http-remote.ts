@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import {
   AuthError,
   assertSafeKey,
+  type DeleteOptions,
   DogestryError,
   ExpiredError,
   type PullTicket,
@@ -130,7 +131,7 @@ export class HttpRemote implements Remote {
         return response;
       } catch (error) {
         if (error instanceof DogestryError) throw error;
-        if (retry && attempt < RETRIES) {
+        if (retry && attempt < RETRIES && !options.signal?.aborted) {
           await sleep(100 * 2 ** attempt);
           continue;
         }
@@ -387,12 +388,12 @@ export class HttpRemote implements Remote {
     return this.listing === 'autoindex' ? parseAutoindex(text) : parsePropfind(text, url.pathname);
   }
 
-  async delete(keys: readonly string[]): Promise<void> {
+  async delete(keys: readonly string[], opts: DeleteOptions = {}): Promise<void> {
     await this.prepare('write');
     if (!this.capabilities.write) throw new ReadOnlyError(`${this.url} is read-only`);
     for (const key of keys) {
       const url = this.keyUrl(key);
-      const response = await this.send('DELETE', url);
+      const response = await this.send('DELETE', url, opts.signal ? { signal: opts.signal } : {});
       if (response.statusCode === 404 || response.statusCode < 300) await response.body.dump();
       else await this.fail(response, 'DELETE', url);
     }

@@ -14,7 +14,7 @@ export const ATTEMPTS = 5;
 const CONNECT_TIMEOUT = 15;
 
 /** `[s3] timeout`, in seconds: a positive number, else CONFIG. */
-function idleTimeout(value: string | undefined): number {
+export function idleTimeout(value: string | undefined): number {
   if (value === undefined || value === '') return IDLE_TIMEOUT;
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0) {

@@ -32,6 +32,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   AuthError,
   assertSafeKey,
+  type DeleteOptions,
   DogestryError,
   InvalidReferenceError,
   NotFoundError,
@@ -45,7 +46,7 @@ import {
   TransportError,
   type WriteOptions,
 } from '@dogestry/core/transport';
-import { ATTEMPTS, clientConfig, IDLE_TIMEOUT } from './client-config.js';
+import { ATTEMPTS, clientConfig, IDLE_TIMEOUT, idleTimeout } from './client-config.js';
 import { canonicalUrl, parseS3Url, type S3Location } from './location.js';
 import { uploadStream } from './upload.js';
 
@@ -62,6 +63,8 @@ export class S3Remote implements Remote {
   constructor(
     readonly client: S3Client,
     readonly location: S3Location,
+    /** Milliseconds a cleanup (a failed upload's abort) may take: one try's idle timeout. */
+    private readonly cleanupMs = IDLE_TIMEOUT * 1000,
   ) {
     this.url = canonicalUrl(location);
     this.capabilities = { write: !location.anonymous, list: true, createOnly: true };
@@ -144,6 +147,7 @@ export class S3Remote implements Remote {
           bucket: this.location.bucket,
           key: fullKey,
           createOnly: opts.createOnly === true,
+          cleanupMs: this.cleanupMs,
           ...(opts.signal ? { signal: opts.signal } : {}),
         },
         body,
@@ -211,13 +215,14 @@ export class S3Remote implements Remote {
     } while (token);
   }
 
-  async delete(keys: readonly string[]): Promise<void> {
+  async delete(keys: readonly string[], opts: DeleteOptions = {}): Promise<void> {
     if (!this.capabilities.write) throw new AuthError(`${this.url} was opened anonymously: deleting needs credentials`);
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000).map((k) => ({ Key: this.key(k) }));
       try {
         const result = await this.client.send(
           new DeleteObjectsCommand({ Bucket: this.location.bucket, Delete: { Objects: batch, Quiet: true } }),
+          opts.signal ? { abortSignal: opts.signal } : {},
         );
         const failed = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
         if (failed.length > 0) {
@@ -329,5 +334,5 @@ function isPreconditionFailed(error: unknown): boolean {
 
 export function createRemote(location: string, options: RemoteOptions = {}): S3Remote {
   const parsed = parseS3Url(location);
-  return new S3Remote(new S3Client(clientConfig(parsed, options)), parsed);
+  return new S3Remote(new S3Client(clientConfig(parsed, options)), parsed, idleTimeout(options.settings?.timeout) * 1000);
 }

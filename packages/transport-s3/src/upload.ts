@@ -40,6 +40,8 @@ export interface UploadTarget {
   readonly key: string;
   readonly createOnly?: boolean;
   readonly signal?: AbortSignal;
+  /** Milliseconds the abort of a failed upload may take, tries included. */
+  readonly cleanupMs: number;
 }
 
 /**
@@ -172,7 +174,14 @@ export async function uploadStream(target: UploadTarget, body: Readable): Promis
     body.destroy();
     await Promise.allSettled(inFlight);
     if (uploadId) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => {});
+      // One try's worth (the idle timeout): against a store that stopped answering, the SDK's
+      // 5 tries would add minutes to a push that has already failed. An abort cut off leaves
+      // parts that `dogestry gc` sweeps.
+      await client
+        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+          abortSignal: AbortSignal.timeout(target.cleanupMs),
+        })
+        .catch(() => {});
     }
     throw error; // the buffer in hand is dropped: a failed request may still hold it
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { remoteConformance } from '@dogestry/core/conformance';
@@ -132,6 +132,53 @@ describe('a store that stops answering', () => {
     // 5 attempts each, with the SDK's backoff between them: seconds, not forever.
     assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
     await stalled.close();
+  });
+
+  // Ceph blocks writes to a full pool: an upload under way stops getting answers. The abort
+  // that follows gets one try, not the SDK's five: the push has failed already.
+  it('gives the abort of an upload cut off mid-part one try, not five', { timeout: 60_000 }, async () => {
+    await rgw.createBucket('filling');
+    const store = new URL(rgw.endpoint);
+    const requests: string[] = [];
+    const links = new Set<Socket>();
+    let forwarded = 0;
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(store.port), store.hostname);
+      for (const socket of [client, upstream]) {
+        links.add(socket);
+        socket.on('error', () => {});
+        socket.on('close', () => links.delete(socket));
+      }
+      client.on('data', (chunk: Buffer) => {
+        for (const m of chunk.toString('latin1').matchAll(/^([A-Z]+) (\S+) HTTP\/1\.1\r$/gm)) requests.push(`${m[1]} ${m[2]}`);
+        forwarded += chunk.length;
+        if (forwarded < 4 * 1024 * 1024) upstream.write(chunk); // then, halfway through the first part, silence
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (forwarded < 4 * 1024 * 1024) client.write(chunk);
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const filling = createRemote(
+      `s3://filling/p/?endpoint=${encodeURIComponent(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`)}`,
+      {
+        ...options(),
+        settings: { timeout: '0.3' },
+      },
+    );
+    try {
+      await assert.rejects(filling.write('blob', Readable.from([randomBytes(12 * 1024 * 1024)])), { code: 'TRANSPORT' });
+      const aborts = requests.filter((r) => r.startsWith('DELETE ') && r.includes('uploadId='));
+      assert.ok(
+        requests.some((r) => r.startsWith('POST ') && r.includes('uploads')),
+        `no multipart upload started: ${requests.join(', ')}`,
+      );
+      assert.equal(aborts.length, 1, `abort tries: ${aborts.length}`);
+    } finally {
+      await filling.close();
+      for (const socket of links) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('a read its reader leaves paused past the timeout resumes where it stopped, bytes intact', { timeout: 60_000 }, async () => {
