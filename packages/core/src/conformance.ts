@@ -27,27 +27,18 @@ export interface ConformanceOptions {
 const text = (s: string): Readable => Readable.from([Buffer.from(s)]);
 const bytesOf = async (stream: Readable | undefined): Promise<Buffer | undefined> => (stream ? readAll(stream, 1 << 30) : undefined);
 
-function failingBody(goodBytes: number): Readable {
+/**
+ * A body that sends `goodBytes` of random bytes, then fails (`'fail'`), or neither sends more
+ * nor ends (`'stall'`: a producer that hangs).
+ */
+function partialBody(goodBytes: number, then: 'fail' | 'stall'): Readable {
   let sent = false;
   return new Readable({
     read() {
       if (!sent) {
         sent = true;
         this.push(randomBytes(goodBytes));
-      } else this.destroy(new Error('body failed on purpose'));
-    },
-  });
-}
-
-/** A body that sends `bytes` and then neither more nor an end (a producer that hangs). */
-function stalledBody(bytes: number): Readable {
-  let sent = false;
-  return new Readable({
-    read() {
-      if (!sent) {
-        sent = true;
-        this.push(randomBytes(bytes));
-      }
+      } else if (then === 'fail') this.destroy(new Error('body failed on purpose'));
     },
   });
 }
@@ -138,8 +129,8 @@ export function remoteConformance(name: string, open: () => Promise<ConformanceT
     });
 
     it('leaves nothing at the key when the body fails', async () => {
-      await assert.rejects(remote.write('conformance/partial', failingBody(256 * 1024), { size: 1024 * 1024 }));
-      await assert.rejects(remote.write('conformance/partial-co', failingBody(256 * 1024), { createOnly: true }));
+      await assert.rejects(remote.write('conformance/partial', partialBody(256 * 1024, 'fail'), { size: 1024 * 1024 }));
+      await assert.rejects(remote.write('conformance/partial-co', partialBody(256 * 1024, 'fail'), { createOnly: true }));
       assert.equal(await remote.stat('conformance/partial'), undefined);
       assert.equal(await remote.stat('conformance/partial-co'), undefined);
       if (remote.capabilities.list) {
@@ -152,7 +143,7 @@ export function remoteConformance(name: string, open: () => Promise<ConformanceT
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 100);
       const outcome = await Promise.race([
-        remote.write('conformance/aborted', stalledBody(64 * 1024), { signal: controller.signal }).then(
+        remote.write('conformance/aborted', partialBody(64 * 1024, 'stall'), { signal: controller.signal }).then(
           () => 'written',
           () => 'rejected',
         ),
@@ -164,7 +155,7 @@ export function remoteConformance(name: string, open: () => Promise<ConformanceT
 
     it('keeps the old object when a replacing write fails', async () => {
       await remote.write('conformance/keep', text('good'));
-      await assert.rejects(remote.write('conformance/keep', failingBody(64 * 1024)));
+      await assert.rejects(remote.write('conformance/keep', partialBody(64 * 1024, 'fail')));
       assert.equal((await bytesOf(await remote.read('conformance/keep')))?.toString(), 'good');
     });
 
