@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { settledWithin } from '../../../test/support/wait.js';
 import { BlobCache, type CacheFill } from '../src/cache.js';
 import { type BlobReader, buildLoadTar } from '../src/docker/load-tar.js';
 import { tarHeader } from '../src/docker/tar-writer.js';
@@ -57,15 +58,6 @@ async function readUpTo(reader: BlobReader, position: number, end: number): Prom
   }
   return chunks;
 }
-
-const settledWithin = async (promise: Promise<unknown>, ms: number): Promise<boolean> =>
-  Promise.race([
-    promise.then(
-      () => true,
-      () => true,
-    ),
-    delay(ms).then(() => false),
-  ]);
 
 describe('cache fill', () => {
   it('is read while it downloads, but its last byte only once verified', async () => {

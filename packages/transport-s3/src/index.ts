@@ -64,7 +64,7 @@ export class S3Remote implements Remote {
     readonly client: S3Client,
     readonly location: S3Location,
     /** Milliseconds a cleanup (a failed upload's abort) may take: one try's idle timeout. */
-    private readonly cleanupMs = IDLE_TIMEOUT * 1000,
+    private readonly cleanupMs: number,
   ) {
     this.url = canonicalUrl(location);
     this.capabilities = { write: !location.anonymous, list: true, createOnly: true };
