@@ -10,7 +10,7 @@ export interface Framer {
   end(): void;
 }
 
-/** Frames being worked on at once (on libuv's thread pool for lz4-napi and zlib). */
+/** Frames being worked on at once (zstd's and gzip's on libuv's thread pool). */
 const IN_FLIGHT = 3;
 /**
  * Readers (stream buffers, pipeline() stages) count chunks as well as bytes, so whole 1 MiB

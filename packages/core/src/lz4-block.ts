@@ -1,7 +1,7 @@
 /**
- * LZ4 block decoding in our own WebAssembly module (packages/core/wasm/lz4-block.c, built by
- * scripts/build-wasm.sh): one instance, its memory reused for every block, so a block costs
- * one copy in and one copy out and no allocation but the output's.
+ * LZ4 block encoding and decoding in our own WebAssembly module (packages/core/wasm/lz4-block.c,
+ * built by scripts/build-wasm.sh): one instance, its memory reused for every block, so a block
+ * costs one copy in and one copy out and no allocation but the output's.
  */
 import { readFileSync } from 'node:fs';
 import { FormatError } from './errors.js';
@@ -16,9 +16,14 @@ interface Lz4BlockModule {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly __heap_base: { readonly value: number };
   decode(src: number, srcLength: number, dst: number, dstCapacity: number): number;
+  encode(src: number, srcLength: number, dst: number, dstCapacity: number, table: number): number;
 }
 
 const WASM_PAGE = 64 * 1024;
+/** The encoder's hash table (2^12 32-bit positions). */
+const TABLE = 16 * 1024;
+/** The encoder reads up to 16 bytes past its input. */
+const OVERREAD = 16;
 const REASONS: Record<number, string> = {
   [-1]: 'it ends inside a sequence',
   [-2]: 'it decodes to more bytes than its frame says',
@@ -29,7 +34,7 @@ const REASONS: Record<number, string> = {
 let module: Lz4BlockModule | undefined;
 let base = 0;
 
-/** Loaded on first use, not with the CLI (1 KB, compiled synchronously). */
+/** Loaded on first use, not with the CLI (3 KB, compiled synchronously). */
 function instance(): Lz4BlockModule {
   if (!module) {
     const path = new URL('../wasm/lz4-block.wasm', import.meta.url);
@@ -38,7 +43,7 @@ function instance(): Lz4BlockModule {
     } catch (cause) {
       // Our installation's fault, not the remote's or its bytes' (blob-read.ts passes it on).
       throw Object.assign(
-        new Error(`dogestry's lz4 decoder ${path.pathname} did not load (${String(cause)}): reinstall @dogestry/core`, { cause }),
+        new Error(`dogestry's lz4 codec ${path.pathname} did not load (${String(cause)}): reinstall @dogestry/core`, { cause }),
         {
           code: 'MODULE_NOT_FOUND',
         },
@@ -51,6 +56,28 @@ function instance(): Lz4BlockModule {
 
 const align = (n: number) => (n + 15) & ~15;
 
+/** The module's memory, at least `needed` bytes of it. */
+function memoryOf(wasm: Lz4BlockModule, needed: number): Uint8Array {
+  const have = wasm.memory.buffer.byteLength;
+  if (needed > have) wasm.memory.grow(Math.ceil((needed - have) / WASM_PAGE));
+  return new Uint8Array(wasm.memory.buffer);
+}
+
+/** Copy `parts` into `memory` from `at` on. */
+function copyIn(memory: Uint8Array, parts: readonly Uint8Array[], at: number): void {
+  for (const part of parts) {
+    memory.set(part, at);
+    at += part.length;
+  }
+}
+
+/** A fresh buffer of `memory`'s bytes [from, from + size). */
+function copyOut(memory: Uint8Array, from: number, size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  out.set(memory.subarray(from, from + size));
+  return out;
+}
+
 /**
  * Decode one LZ4 block, given as `parts` (`length` bytes in all), that holds exactly `size`
  * bytes. A block that does not decode to exactly that is FORMAT.
@@ -59,18 +86,24 @@ export function decodeBlock(parts: readonly Buffer[], length: number, size: numb
   const wasm = instance();
   const src = base;
   const dst = align(src + length);
-  const needed = dst + size;
-  const have = wasm.memory.buffer.byteLength;
-  if (needed > have) wasm.memory.grow(Math.ceil((needed - have) / WASM_PAGE));
-  const memory = new Uint8Array(wasm.memory.buffer);
-  let at = src;
-  for (const part of parts) {
-    memory.set(part, at);
-    at += part.length;
-  }
+  const memory = memoryOf(wasm, dst + size);
+  copyIn(memory, parts, src);
   const written = wasm.decode(src, length, dst, size);
   if (written !== size) throw new FormatError(`corrupt lz4 block: ${REASONS[written] ?? `decoder answered ${written}`}`);
-  const out = Buffer.allocUnsafe(size);
-  out.set(memory.subarray(dst, dst + size));
-  return out;
+  return copyOut(memory, dst, size);
+}
+
+/**
+ * Encode `parts` (`length` bytes in all) as one LZ4 block of at most `budget` bytes; undefined
+ * when the block would take more (the encoder gives up as soon as it knows).
+ */
+export function encodeBlock(parts: readonly Uint8Array[], length: number, budget: number): Buffer | undefined {
+  const wasm = instance();
+  const table = base;
+  const src = table + TABLE;
+  const dst = align(src + length + OVERREAD);
+  const memory = memoryOf(wasm, dst + budget);
+  copyIn(memory, parts, src);
+  const written = wasm.encode(src, length, dst, budget, table);
+  return written === 0 ? undefined : copyOut(memory, dst, written);
 }

@@ -1,14 +1,14 @@
 /**
  * Layers as a concatenation of independent LZ4 frames (the LZ4 frame format, readable by any
- * lz4 tool). Each 1 MiB segment is one frame of one block: compressed by lz4-napi (a block
- * call on the thread pool, framed here) where that pays, or stored as uncompressed blocks,
- * which costs neither a copy nor a thread-pool job and decodes by passing the blocks through.
- * So incompressible data (already compressed files, media, random bytes) moves at memory
- * speed, and compressible data still shrinks.
+ * lz4 tool). Each 1 MiB segment is one frame of one block: compressed by our own block
+ * encoder in WebAssembly (lz4-block.ts: synchronous, its memory reused) where that pays, or
+ * stored as uncompressed blocks, which costs no copy and decodes by passing the blocks
+ * through. So incompressible data (already compressed files, media, random bytes) moves at
+ * memory speed, and compressible data still shrinks. On /usr/bin's 663 MB this encodes in
+ * 0.5 s less CPU than lz4-napi's block calls on the thread pool did (see lz4-block.c).
  *
  * Decoding walks the frame format here and hands each compressed block of a frame with
- * independent blocks to our own block decoder in WebAssembly (lz4-block.ts): synchronous,
- * its memory reused. On /usr/bin's 663 MB its decode calls take 0.35 s, lz4_flex's
+ * independent blocks to the same module's decoder. On /usr/bin's 663 MB its decode calls take 0.35 s, lz4_flex's
  * WebAssembly build's 0.53 s plus 0.15 s of copies around them; lz4-napi's calls each fault
  * in a fresh output buffer (0.78 s user + 1.34 s sys). Frames with linked blocks or a
  * dictionary go whole to lz4-napi. Block and content checksums are skipped, not checked:
@@ -17,7 +17,7 @@
 import { createRequire } from 'node:module';
 import { FormatError } from './errors.js';
 import { FixedSizeFramer, type Framer, type FrameWork, joined } from './framed-codec.js';
-import { decodeBlock } from './lz4-block.js';
+import { decodeBlock, encodeBlock } from './lz4-block.js';
 
 // Native and WebAssembly code load on first use, not with the CLI.
 const require = createRequire(import.meta.url);
@@ -57,57 +57,33 @@ const END_MARK = Buffer.alloc(4);
  */
 export function lz4Segmenter(emit: (work: FrameWork) => void): Framer {
   let lastRaw = true;
-  // Segments are gathered into reused buffers: a fresh 1 MiB buffer per segment costs a page
-  // fault per 4 KiB (measured: ~0.4 s of system time per 640 MB).
-  const free: Buffer[] = [];
-  return new FixedSizeFramer(SEGMENT, emit, (parts, length) => async () => {
-    const { compress } = lz4napi();
-    if (lastRaw && length > SAMPLE) {
-      const sample = firstBytes(parts, SAMPLE);
-      if ((await compress(sample)).length - 4 > sample.length * WORTH) return rawFrame(parts);
-    }
-    const buffer = parts.length === 1 ? undefined : (free.pop() ?? Buffer.allocUnsafeSlow(SEGMENT));
-    const input = buffer ? gather(parts, buffer) : (parts[0] as Buffer);
-    let block: Buffer;
-    try {
-      // lz4-napi's block call answers the block behind a 4-byte little-endian size; `input`
-      // is free again once it resolves (a raw frame is made of `parts`, not of `input`).
-      block = await compress(input);
-    } finally {
-      if (buffer && free.length < 4) free.push(buffer);
-    }
-    lastRaw = block.length - 4 > length * WORTH;
-    return lastRaw ? rawFrame(parts) : compressedFrame(block, length);
+  return new FixedSizeFramer(SEGMENT, emit, (parts, length) => () => {
+    if (lastRaw && length > SAMPLE && !encodeBlock(firstBytes(parts, SAMPLE), SAMPLE, worth(SAMPLE))) return rawFrame(parts);
+    const block = encodeBlock(parts, length, worth(length));
+    lastRaw = !block;
+    return block ? compressedFrame(block, length) : rawFrame(parts);
   });
 }
 
-/** Copy `parts` into the front of `into`; answers the filled view. */
-function gather(parts: readonly Buffer[], into: Buffer): Buffer {
-  let at = 0;
-  for (const part of parts) {
-    part.copy(into, at);
-    at += part.length;
-  }
-  return into.subarray(0, at);
-}
+/** The most a compressed block of `length` bytes may take and be kept. */
+const worth = (length: number) => Math.floor(length * WORTH);
 
-function firstBytes(parts: readonly Buffer[], n: number): Buffer {
-  const first = parts[0] as Buffer;
-  if (first.length >= n) return first.subarray(0, n);
-  return joined(
-    parts,
-    Math.min(
-      n,
-      parts.reduce((sum, p) => sum + p.length, 0),
-    ),
-  ).subarray(0, n);
+/** The first `n` bytes of `parts` (which hold at least that many), as views. */
+function firstBytes(parts: readonly Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const part of parts) {
+    if (n <= 0) break;
+    out.push(part.length <= n ? part : part.subarray(0, n));
+    n -= part.length;
+  }
+  return out;
 }
 
 /**
- * One LZ4 frame of one compressed block, from lz4-napi's size-prefixed block. Its descriptor
- * carries the content size, so a reader can decode the block knowing its exact size.
+ * One LZ4 frame of one compressed block. Its descriptor carries the content size, so a reader
+ * can decode the block knowing its exact size.
  */
-function compressedFrame(prefixed: Buffer, contentSize: number): Buffer[] {
+function compressedFrame(block: Buffer, contentSize: number): Buffer[] {
   const header = Buffer.alloc(15);
   header.writeUInt32LE(LZ4_MAGIC, 0);
   header[4] = FLG | CONTENT_SIZE;
@@ -115,8 +91,8 @@ function compressedFrame(prefixed: Buffer, contentSize: number): Buffer[] {
   header.writeBigUInt64LE(BigInt(contentSize), 6);
   header[14] = (xxh32(header.subarray(4, 14)) >>> 8) & 0xff;
   const size = Buffer.allocUnsafe(4);
-  size.writeUInt32LE(prefixed.length - 4, 0);
-  return [header, size, prefixed.subarray(4), END_MARK];
+  size.writeUInt32LE(block.length, 0);
+  return [header, size, block, END_MARK];
 }
 
 /** One LZ4 frame whose blocks are `parts` stored uncompressed: only headers are allocated. */

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import type { DogestryError } from '@dogestry/core';
 import { compress, uncompressSync } from 'lz4-napi';
 import { blobReadFailure } from '../src/blob-read.ts';
-import { decodeBlock } from '../src/lz4-block.ts';
+import { decodeBlock, encodeBlock } from '../src/lz4-block.ts';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -103,6 +108,114 @@ describe('lz4 block decoder (our WebAssembly)', () => {
     }
     // The decoder is still sound after all that.
     assert.equal(sha(decodeBlock([stored], stored.length, input.length)), sha(input));
+  });
+});
+
+/** lz4_flex's reading of a block that holds `size` bytes (an independent decoder). */
+const theirRead = (block: Buffer, size: number): Buffer => {
+  const prefixed = Buffer.alloc(4 + block.length);
+  prefixed.writeUInt32LE(size, 0);
+  block.copy(prefixed, 4);
+  return uncompressSync(prefixed);
+};
+
+/** Inputs whose sequences sit at every distance from the ends of a block. */
+function edgeCases(): Buffer[] {
+  const inputs: Buffer[] = [];
+  for (let size = 1; size <= 40; size++) {
+    inputs.push(Buffer.alloc(size, 0x61), layerLike(size), randomBytes(size));
+    // A match that would reach into the last 5 bytes, or start in the last 12.
+    inputs.push(Buffer.concat([randomBytes(size), Buffer.from('0123456789abcdef0123456789abcdef'), randomBytes(size % 7)]));
+  }
+  for (const size of [65_535, 65_536, 65_537, 70_000, 300_001]) inputs.push(layerLike(size));
+  // The same 4 KiB 64 KiB apart and 64 KiB - 1 apart: just out of reach, just in reach.
+  const unit = randomBytes(4096);
+  inputs.push(Buffer.concat([unit, randomBytes(65_536 - 4096), unit]), Buffer.concat([unit, randomBytes(65_535 - 4096), unit]));
+  return inputs;
+}
+
+/**
+ * Where the block's last match starts and ends in its output, walking its sequences: the
+ * format wants the last match to start at least 12 bytes before the end and end at least 5
+ * before it (decoders that skip bounds checks rely on it; the ones here do not notice).
+ */
+function lastMatch(block: Buffer): { start: number; end: number } {
+  let ip = 0;
+  let out = 0;
+  let last = { start: 0, end: 0 };
+  const length = (n: number) => {
+    if (n !== 15) return n;
+    let byte: number;
+    do {
+      byte = block[ip++] as number;
+      n += byte;
+    } while (byte === 255);
+    return n;
+  };
+  for (;;) {
+    const token = block[ip++] as number;
+    const literals = length(token >> 4);
+    ip += literals;
+    out += literals;
+    if (ip >= block.length) return last;
+    ip += 2;
+    const match = length(token & 15) + 4;
+    last = { start: out, end: out + match };
+    out += match;
+  }
+}
+
+/** Room for any block of `n` bytes: LZ4's worst case (all literals) and our encoder's margin. */
+const room = (n: number) => n + Math.ceil(n / 255) + 64;
+
+describe('lz4 block encoder (our WebAssembly)', () => {
+  it('writes blocks that lz4_flex and our decoder read back, whole or cut in parts, for every kind of input', () => {
+    const inputs = [...edgeCases(), ...[1024 * 1024, 4 * 1024 * 1024].map(layerLike), Buffer.alloc(1024 * 1024)];
+    for (const input of inputs) {
+      const block = encodeBlock([input], input.length, room(input.length));
+      assert.ok(block, `${input.length} bytes encode within LZ4's bound`);
+      assert.equal(sha(decodeBlock([block], block.length, input.length)), sha(input), `${input.length} bytes, our decoder`);
+      assert.equal(sha(theirRead(block, input.length)), sha(input), `${input.length} bytes, lz4_flex`);
+      const { start, end } = lastMatch(block);
+      if (end > 0) assert.ok(start <= input.length - 12 && end <= input.length - 5, `${input.length} bytes: a match at ${start}-${end}`);
+      const cut = [input.subarray(0, input.length >> 2), input.subarray(input.length >> 2)];
+      assert.deepEqual(encodeBlock(cut, input.length, room(input.length)), block, `${input.length} bytes, in parts`);
+    }
+    const zeros = encodeBlock([Buffer.alloc(1024 * 1024)], 1024 * 1024, 1024 * 1024) as Buffer;
+    assert.ok(zeros.length < 5000, `a run of zeros shrinks to ${zeros.length} bytes`);
+  });
+
+  it('never answers more than its budget: it gives up instead', () => {
+    const input = layerLike(200_000);
+    const fits = (encodeBlock([input], input.length, room(input.length)) as Buffer).length;
+    let given = 0;
+    for (let budget = 1; budget < fits + 64; budget += 1 + (budget >> 9)) {
+      const block = encodeBlock([input], input.length, budget);
+      if (!block) continue;
+      given++;
+      assert.ok(block.length <= budget, `${block.length} bytes for a budget of ${budget}`);
+      assert.equal(sha(decodeBlock([block], block.length, input.length)), sha(input));
+    }
+    assert.ok(given > 0, 'some budgets are enough');
+    assert.equal(encodeBlock([randomBytes(1024 * 1024)], 1024 * 1024, 7 * 128 * 1024), undefined, 'random bytes do not fit 7/8');
+  });
+
+  it('writes what the lz4 tool reads: frames of every edge case, concatenated', async () => {
+    const { encoderFor } = await import('@dogestry/core/internal');
+    const dir = await mkdtemp(join(tmpdir(), 'dogestry-lz4-block-'));
+    try {
+      const inputs = edgeCases().filter((input) => encodeBlock([input], input.length, input.length));
+      const frames: Buffer[] = [];
+      for (const input of inputs) {
+        // Each input its own stream of frames (a frame per segment, the first one compressed).
+        for await (const chunk of encoderFor('lz4')([input] as unknown as AsyncIterable<Buffer>)) frames.push(chunk);
+      }
+      await writeFile(join(dir, 'all.lz4'), Buffer.concat(frames));
+      const { stdout } = await promisify(execFile)('lz4', ['-d', '-c', join(dir, 'all.lz4')], { encoding: 'buffer', maxBuffer: 64 << 20 });
+      assert.equal(sha(stdout), sha(Buffer.concat(inputs)));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
