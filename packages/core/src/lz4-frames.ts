@@ -57,11 +57,20 @@ const END_MARK = Buffer.alloc(4);
  */
 export function lz4Segmenter(emit: (work: FrameWork) => void): Framer {
   let lastRaw = true;
+  // Segments are encoded one after another, each judged on what the one before was: the same
+  // input is always stored the same way.
+  let previous: Promise<unknown> = Promise.resolve();
   return new FixedSizeFramer(SEGMENT, emit, (parts, length) => () => {
-    if (lastRaw && length > SAMPLE && !encodeBlock(firstBytes(parts, SAMPLE), SAMPLE, worth(SAMPLE))) return rawFrame(parts);
-    const block = encodeBlock(parts, length, worth(length));
-    lastRaw = !block;
-    return block ? compressedFrame(block, length) : rawFrame(parts);
+    const frame = previous.then(async () => {
+      if (lastRaw && length > SAMPLE && !(await encodeBlock(firstBytes(parts, SAMPLE), SAMPLE, worth(SAMPLE)))) {
+        return rawFrame(parts);
+      }
+      const block = await encodeBlock(parts, length, worth(length));
+      lastRaw = !block;
+      return block ? compressedFrame(block, length) : rawFrame(parts);
+    });
+    previous = frame.catch(() => {});
+    return frame;
   });
 }
 

@@ -169,42 +169,68 @@ function lastMatch(block: Buffer): { start: number; end: number } {
 const room = (n: number) => n + Math.ceil(n / 255) + 64;
 
 describe('lz4 block encoder (our WebAssembly)', () => {
-  it('writes blocks that lz4_flex and our decoder read back, whole or cut in parts, for every kind of input', () => {
+  it('writes blocks that lz4_flex and our decoder read back, whole or cut in parts, for every kind of input', async () => {
     const inputs = [...edgeCases(), ...[1024 * 1024, 4 * 1024 * 1024].map(layerLike), Buffer.alloc(1024 * 1024)];
     for (const input of inputs) {
-      const block = encodeBlock([input], input.length, room(input.length));
+      const block = await encodeBlock([input], input.length, room(input.length));
       assert.ok(block, `${input.length} bytes encode within LZ4's bound`);
       assert.equal(sha(decodeBlock([block], block.length, input.length)), sha(input), `${input.length} bytes, our decoder`);
       assert.equal(sha(theirRead(block, input.length)), sha(input), `${input.length} bytes, lz4_flex`);
       const { start, end } = lastMatch(block);
       if (end > 0) assert.ok(start <= input.length - 12 && end <= input.length - 5, `${input.length} bytes: a match at ${start}-${end}`);
       const cut = [input.subarray(0, input.length >> 2), input.subarray(input.length >> 2)];
-      assert.deepEqual(encodeBlock(cut, input.length, room(input.length)), block, `${input.length} bytes, in parts`);
+      assert.deepEqual(await encodeBlock(cut, input.length, room(input.length)), block, `${input.length} bytes, in parts`);
     }
-    const zeros = encodeBlock([Buffer.alloc(1024 * 1024)], 1024 * 1024, 1024 * 1024) as Buffer;
+    const zeros = (await encodeBlock([Buffer.alloc(1024 * 1024)], 1024 * 1024, 1024 * 1024)) as Buffer;
     assert.ok(zeros.length < 5000, `a run of zeros shrinks to ${zeros.length} bytes`);
   });
 
-  it('never answers more than its budget: it gives up instead', () => {
+  it('pauses for the event loop between slices and writes the same block however it is sliced; blocks queue for the memory', async () => {
+    const input = layerLike(1024 * 1024);
+    const whole = (await encodeBlock([input], input.length, room(input.length), input.length)) as Buffer;
+    let turns = 0;
+    const counting = setInterval(() => turns++, 0);
+    try {
+      for (const slice of [777, 4096, 65_536]) {
+        assert.deepEqual(await encodeBlock([input], input.length, room(input.length), slice), whole, `slices of ${slice}`);
+      }
+      const small = layerLike(30_000);
+      const once = await encodeBlock([small], small.length, room(small.length), small.length);
+      assert.deepEqual(await encodeBlock([small], small.length, room(small.length), 1), once, 'a pause after every sequence');
+    } finally {
+      clearInterval(counting);
+    }
+    assert.ok(turns > 0, 'timers ran while it encoded');
+    // Started together, each waits for the one before: none reads another's bytes.
+    const inputs = [layerLike(300_000), Buffer.from(layerLike(300_000).reverse()), layerLike(70_000)];
+    const blocks = await Promise.all(inputs.map((i) => encodeBlock([i], i.length, room(i.length), 1000)));
+    for (const [k, block] of blocks.entries()) {
+      const i = inputs[k] as Buffer;
+      assert.equal(sha(decodeBlock([block as Buffer], (block as Buffer).length, i.length)), sha(i), `block ${k}`);
+    }
+  });
+
+  it('never answers more than its budget: it gives up instead', async () => {
     const input = layerLike(200_000);
-    const fits = (encodeBlock([input], input.length, room(input.length)) as Buffer).length;
+    const fits = ((await encodeBlock([input], input.length, room(input.length))) as Buffer).length;
     let given = 0;
     for (let budget = 1; budget < fits + 64; budget += 1 + (budget >> 9)) {
-      const block = encodeBlock([input], input.length, budget);
+      const block = await encodeBlock([input], input.length, budget);
       if (!block) continue;
       given++;
       assert.ok(block.length <= budget, `${block.length} bytes for a budget of ${budget}`);
       assert.equal(sha(decodeBlock([block], block.length, input.length)), sha(input));
     }
     assert.ok(given > 0, 'some budgets are enough');
-    assert.equal(encodeBlock([randomBytes(1024 * 1024)], 1024 * 1024, 7 * 128 * 1024), undefined, 'random bytes do not fit 7/8');
+    assert.equal(await encodeBlock([randomBytes(1024 * 1024)], 1024 * 1024, 7 * 128 * 1024), undefined, 'random bytes do not fit 7/8');
   });
 
   it('writes what the lz4 tool reads: frames of every edge case, concatenated', async () => {
     const { encoderFor } = await import('@dogestry/core/internal');
     const dir = await mkdtemp(join(tmpdir(), 'dogestry-lz4-block-'));
     try {
-      const inputs = edgeCases().filter((input) => encodeBlock([input], input.length, input.length));
+      const inputs: Buffer[] = [];
+      for (const input of edgeCases()) if (await encodeBlock([input], input.length, input.length)) inputs.push(input);
       const frames: Buffer[] = [];
       for (const input of inputs) {
         // Each input its own stream of frames (a frame per segment, the first one compressed).
