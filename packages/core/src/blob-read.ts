@@ -1,3 +1,4 @@
+import type { BufferPool } from './buffer-pool.js';
 import { createDecoder, decodeInto, type Encoder } from './compression.js';
 import { DigestMismatchError, DogestryError, NotFoundError, TransportError } from './errors.js';
 import { blobKey } from './format.js';
@@ -26,9 +27,10 @@ export interface DecodedBlob {
  * they hashed to `hex` and numbered `size` (where known); rejects otherwise, handing on no
  * byte past `size`. `compressed`: the layer is stored as a gzip or zstd blob under its
  * compressed digest (a registry client pushed it), which is checked against its own digest
- * too. `stop` destroys the read with its reason, which is then the error. `handedOn`, once
- * every byte went to `take`, is awaited before the verdict (the cache finishes its file, so
- * its readers have all but the last byte either way).
+ * too. `pool`: lz4 blocks decode into its buffers, for a `take` whose consumer gives them back
+ * (buffer-pool.ts). `stop` destroys the read with its reason, which is then the error.
+ * `handedOn`, once every byte went to `take`, is awaited before the verdict (the cache finishes
+ * its file, so its readers have all but the last byte either way).
  */
 export async function readDecoded(
   remote: Remote,
@@ -40,9 +42,10 @@ export async function readDecoded(
     stop?: AbortSignal | undefined;
     compressed?: CompressedSource | undefined;
     handedOn?: () => Promise<void>;
+    pool?: BufferPool | undefined;
   } = {},
 ): Promise<DecodedBlob> {
-  const { emit, stop, compressed, handedOn } = options;
+  const { emit, stop, compressed, handedOn, pool } = options;
   const key = blobKey(compressed?.hex ?? hex);
   const body = await remote.read(key);
   if (!body) throw missingBlob(key, remote.url);
@@ -67,7 +70,7 @@ export async function readDecoded(
       stored = await decodeInto(body, (chunk) => unpacking.write(chunk, decoder));
       await decoder.end();
       await unpacking.check();
-    } else stored = await decodeInto(body, passOn);
+    } else stored = await decodeInto(body, passOn, pool);
     await handedOn?.();
   } catch (error) {
     hash.discard();

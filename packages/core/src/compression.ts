@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Transform } from 'node:stream';
 import { promisify } from 'node:util';
 import { constants, createGunzip, createZstdDecompress, gzip, zstdCompress } from 'node:zlib';
+import type { BufferPool } from './buffer-pool.js';
 import { InvalidReferenceError } from './errors.js';
 import { type ByteOutput, FixedSizeFramer, FramedCodec, joined } from './framed-codec.js';
 import { LZ4_MAGIC, Lz4FrameSplitter, lz4Segmenter, SEGMENT } from './lz4-frames.js';
@@ -105,17 +106,20 @@ export function decode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   return stageOf(source, createDecoder);
 }
 
-/** A push-style decoder for any encoding dogestry writes, chosen by the first 4 bytes written to it. */
-export function createDecoder(output: ByteOutput): Encoder {
-  return new DetectingDecoder(output);
+/**
+ * A push-style decoder for any encoding dogestry writes, chosen by the first 4 bytes written to
+ * it. `pool`: lz4 blocks decode into its buffers, for an output that gives them back (buffer-pool.ts).
+ */
+export function createDecoder(output: ByteOutput, pool?: BufferPool): Encoder {
+  return new DetectingDecoder(output, pool);
 }
 
 /**
  * Decode a stored blob from `source` straight into `output`, push-style: per chunk, only
  * synchronous calls unless something downstream is behind. Answers the stored bytes read.
  */
-export async function decodeInto(source: AsyncIterable<Buffer>, output: ByteOutput): Promise<number> {
-  const decoder = createDecoder(output);
+export async function decodeInto(source: AsyncIterable<Buffer>, output: ByteOutput, pool?: BufferPool): Promise<number> {
+  const decoder = createDecoder(output, pool);
   let stored = 0;
   await pump(source, (chunk) => {
     stored += chunk.length;
@@ -131,7 +135,10 @@ class DetectingDecoder implements Encoder {
   private head: Buffer[] = [];
   private headLength = 0;
 
-  constructor(private readonly output: ByteOutput) {}
+  constructor(
+    private readonly output: ByteOutput,
+    private readonly pool?: BufferPool,
+  ) {}
 
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.inner) return this.inner.write(chunk);
@@ -150,7 +157,7 @@ class DetectingDecoder implements Encoder {
     this.head = [];
     switch (detectEncoding(first)) {
       case 'lz4':
-        this.inner = new FramedCodec((emit) => new Lz4FrameSplitter(emit), this.output);
+        this.inner = new FramedCodec((emit) => new Lz4FrameSplitter(emit, this.pool), this.output);
         break;
       case 'gzip':
         this.inner = zlibDecoder(createGunzip({ chunkSize: 256 * 1024 }), this.output);

@@ -1,4 +1,5 @@
 import { readDecoded } from './blob-read.js';
+import { type BufferPool, lent } from './buffer-pool.js';
 import type { BlobReader } from './docker/load-tar.js';
 import { bytesPassed } from './memory.js';
 import type { ProgressListener } from './progress.js';
@@ -14,6 +15,9 @@ const AHEAD = 4 * 1024 * 1024;
  * reader hands over all but the layer's last byte as it decodes, and the last byte only once
  * every byte hashed to the diffID and the size matched; a layer that fails fails the read,
  * which cuts the load, and an engine discards a load cut short.
+ *
+ * Decoded blocks come in buffers of `pool`, which the engine's request writer gives back once
+ * its socket wrote them (buffer-pool.ts): a pull then leaves next to no garbage behind.
  */
 export class DirectLayer {
   /** Stored bytes read from the remote, once the layer is through. */
@@ -35,6 +39,7 @@ export class DirectLayer {
     readonly size: number,
     private readonly emit?: ProgressListener,
     stop?: AbortSignal,
+    private readonly pool?: BufferPool,
   ) {
     stop?.addEventListener('abort', () => this.stopped.abort(stop.reason), { once: true });
   }
@@ -71,7 +76,7 @@ export class DirectLayer {
         else this.queue[0] = head.subarray(n);
         this.queued -= n;
         this.position += n;
-        bytesPassed(n);
+        bytesPassed(n, lent(head));
         if (this.queued < AHEAD) this.wake('decoder');
         return n === head.length ? head : head.subarray(0, n);
       }
@@ -106,7 +111,11 @@ export class DirectLayer {
       this.wake('reader');
       return this.queued < AHEAD ? undefined : new Promise<void>((resolve) => (this.wakeDecoder = resolve));
     };
-    const { stored } = await readDecoded(this.remote, this.hex, this.size, take, { emit: this.emit, stop: this.stopped.signal });
+    const { stored } = await readDecoded(this.remote, this.hex, this.size, take, {
+      emit: this.emit,
+      stop: this.stopped.signal,
+      pool: this.pool,
+    });
     this.bytes = stored;
     this.emit?.({ type: 'layer-done', diffId, bytes: stored, size: this.size, result: 'downloaded' });
   }

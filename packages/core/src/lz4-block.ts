@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { setImmediate as eventLoopTurn } from 'node:timers/promises';
+import type { BufferPool } from './buffer-pool.js';
 import { FormatError } from './errors.js';
 
 // The WebAssembly global, as far as this file uses it (the project's lib has no DOM types).
@@ -83,18 +84,19 @@ function copyIn(memory: Uint8Array, parts: readonly Uint8Array[], at: number): v
   }
 }
 
-/** A fresh buffer of `memory`'s bytes [from, from + size). */
-function copyOut(memory: Uint8Array, from: number, size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
+/** `memory`'s bytes [from, from + size) in a buffer of `pool`'s, or else a fresh one. */
+function copyOut(memory: Uint8Array, from: number, size: number, pool?: BufferPool): Buffer {
+  const out = pool?.take(size) ?? Buffer.allocUnsafe(size);
   out.set(memory.subarray(from, from + size));
   return out;
 }
 
 /**
  * Decode one LZ4 block, given as `parts` (`length` bytes in all), that holds exactly `size`
- * bytes. A block that does not decode to exactly that is FORMAT.
+ * bytes, into a buffer of `pool` where there is one (see buffer-pool.ts). A block that does not
+ * decode to exactly that is FORMAT.
  */
-export function decodeBlock(parts: readonly Buffer[], length: number, size: number): Buffer {
+export function decodeBlock(parts: readonly Buffer[], length: number, size: number, pool?: BufferPool): Buffer {
   const wasm = (decoder ??= instantiate());
   const src = base;
   const dst = align(src + length);
@@ -102,7 +104,7 @@ export function decodeBlock(parts: readonly Buffer[], length: number, size: numb
   copyIn(memory, parts, src);
   const written = wasm.decode(src, length, dst, size);
   if (written !== size) throw new FormatError(`corrupt lz4 block: ${REASONS[written] ?? `decoder answered ${written}`}`);
-  return copyOut(memory, dst, size);
+  return copyOut(memory, dst, size, pool);
 }
 
 /** The encoder's memory is one block's at a time: each call waits for the one before. */

@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { BufferPool } from './buffer-pool.js';
 import { BlobCache, type CacheFill, defaultCacheDir } from './cache.js';
 import { type DelegationOptions, pullDelegating } from './delegate.js';
 import { DirectLayer } from './direct-layer.js';
@@ -8,6 +9,7 @@ import { buildLoadTar } from './docker/load-tar.js';
 import { type EngineSelection, selectEngine } from './engine-resolution.js';
 import { CacheCorruptError, PartialPullError } from './errors.js';
 import { readImage, requireRepository } from './format.js';
+import { SEGMENT } from './lz4-frames.js';
 import type { ProgressListener } from './progress.js';
 import { formatNameTag, hexOf, type NameTag, parseNameTag } from './reference.js';
 import { resolveImage } from './resolve.js';
@@ -141,12 +143,14 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
     manifest.layers.every((layer) => layer.encoding === 'none' && layer.size > 0);
   const directs = new Map<string, DirectLayer>();
   if (direct) {
+    // Decoded blocks are lent to the load and come back once written (buffer-pool.ts).
+    const pool = new BufferPool(SEGMENT);
     const present = (loading[0] as { present: number }).present;
     for (const [i, diffId] of diffIds.entries()) {
       if (i < present || directs.has(diffId)) continue;
       directs.set(
         diffId,
-        new DirectLayer(remote, hexOf(diffId), (manifest.layers[i] as { size: number }).size, options.onProgress, stop.signal),
+        new DirectLayer(remote, hexOf(diffId), (manifest.layers[i] as { size: number }).size, options.onProgress, stop.signal, pool),
       );
     }
   }

@@ -8,11 +8,12 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { DogestryError, type ProgressEvent, pull, push } from '@dogestry/core';
 import { MemoryRemote } from '@dogestry/core/transport';
 import { buildImageTar, type SyntheticImage } from '../../../test/support/synthetic-image.js';
+import { lent, pipeGivingBack } from '../src/buffer-pool.ts';
 import { DirectLayer } from '../src/direct-layer.ts';
 import { FakeEngine } from './support/fake-engine.js';
 
@@ -185,4 +186,64 @@ describe('pull from a local remote into one engine', () => {
       }
     }
   });
+
+  it('lends decoded blocks to the load and reuses each only once the load took its bytes', async () => {
+    // A compressible layer of 12 MiB (12 blocks decoded into the pull's pool) and a random one of
+    // 6 MiB (stored raw: 6 segments copied into it).
+    const text = await buildImageTar(join(work, 'images-text'), 'text:1', [
+      { seed: 'direct-lent', size: 12 * 1024 * KiB, kind: 'text' },
+      { seed: 'direct-lent-raw', size: 6 * 1024 * KiB },
+    ]);
+    const remote = new MemoryRemote({ local: true });
+    const source = new FakeEngine();
+    source.add('text:1', text);
+    await push({ remote, engine: source, image: 'text:1' });
+    const engine = new SocketEngine();
+    await pull({ remote, engine, image: 'text:1', cacheDir: join(work, 'cache-lent') });
+    // The fake engine checked every layer against its diffID, from copies taken as a slow
+    // socket would take them: a block reused before that would have failed the load.
+    assert.deepEqual(engine.loaded, [text.imageId]);
+    const layerBytes = (await Promise.all(text.layerPaths.map((path) => stat(path)))).reduce((sum, s) => sum + s.size, 0);
+    assert.equal(engine.lentBytes, layerBytes, 'every decoded block and raw segment was lent');
+    assert.ok(engine.lentBuffers < engine.lentChunks / 2, `and reused (${engine.lentBuffers} buffers for ${engine.lentChunks} chunks)`);
+  });
 });
+
+/**
+ * An engine whose load takes the tar as a busy socket does: through the engine client's own
+ * writer (pipeGivingBack), each chunk's bytes copied only a moment after it was written.
+ */
+class SocketEngine extends FakeEngine {
+  lentChunks = 0;
+  lentBytes = 0;
+  private readonly buffers = new Set<ArrayBufferLike>();
+
+  get lentBuffers(): number {
+    return this.buffers.size;
+  }
+
+  override async load(stream: Readable): Promise<void> {
+    const copies = new PassThrough();
+    const socket = new Writable({
+      highWaterMark: 2 * 1024 * KiB,
+      write: (chunk: Buffer, _encoding, callback) => {
+        if (lent(chunk)) {
+          this.lentChunks++;
+          this.lentBytes += chunk.length;
+          this.buffers.add(chunk.buffer);
+        }
+        setImmediate(() => {
+          copies.write(Buffer.from(chunk));
+          callback();
+        });
+      },
+      final: (callback) => {
+        copies.end();
+        callback();
+      },
+    });
+    stream.once('error', (error) => copies.destroy(error));
+    pipeGivingBack(stream, socket);
+    await super.load(copies);
+  }
+}

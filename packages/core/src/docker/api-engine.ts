@@ -1,5 +1,6 @@
 import type { ClientRequest, Agent as HttpAgent, IncomingMessage, RequestOptions } from 'node:http';
 import type { Readable } from 'node:stream';
+import { pipeGivingBack } from '../buffer-pool.js';
 import { DogestryError, EngineError, EngineUnreachableError, InvalidReferenceError, NotFoundError } from '../errors.js';
 import { http, https } from '../node-http.js';
 import { drain, readAll } from '../streams.js';
@@ -214,7 +215,8 @@ export class DockerApiEngine implements DockerEngine {
       request.on('close', () => {
         if (!body.readableEnded) body.destroy();
       });
-      body.pipe(request);
+      // Lent buffers (a direct pull's decoded blocks) go back to their pool once written.
+      pipeGivingBack(body, request);
     });
   }
 
