@@ -5,17 +5,25 @@
  * packages, so that the timing holds node's start (~0.05 s) and no TypeScript compiler.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { parseCompression } from '@dogestry/core';
-import { decode, encoderFor } from '@dogestry/core/internal';
+import { BufferPool, decode, encoderFor, pipeGivingBack, SEGMENT } from '@dogestry/core/internal';
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'encode') {
   const [codec, input, output] = args;
   await pipeline(createReadStream(input, { highWaterMark: 256 * 1024 }), encoderFor(parseCompression(codec)), createWriteStream(output));
 } else if (mode === 'decode') {
+  // As a cold pull from a directory decodes: into a buffer pool, each buffer given back once
+  // written (the engine's request writer does the same).
   const [input, output] = args;
-  await pipeline(createReadStream(input, { highWaterMark: 1024 * 1024 }), decode, createWriteStream(output));
+  const out = createWriteStream(output);
+  pipeGivingBack(
+    Readable.from(decode(createReadStream(input, { highWaterMark: 1024 * 1024 }), new BufferPool(SEGMENT)), { objectMode: false }),
+    out,
+  );
+  await finished(out);
 } else {
   throw new Error('usage: codec-run.mjs encode CODEC IN OUT | decode IN OUT');
 }

@@ -101,9 +101,13 @@ export function encoderFor(compression: Compression): ByteStage {
   return (source) => stageOf(source, (output) => createEncoder(compression, output));
 }
 
-/** The stage that decodes any encoding dogestry writes (lz4 frames, zstd, gzip, none), chosen by the first bytes. */
-export function decode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  return stageOf(source, createDecoder);
+/**
+ * The stage that decodes any encoding dogestry writes (lz4 frames, zstd, gzip, none), chosen by
+ * the first bytes. `pool`: lz4 blocks decode into its buffers, for a reader that gives them
+ * back (buffer-pool.ts).
+ */
+export function decode(source: AsyncIterable<Buffer>, pool?: BufferPool): AsyncGenerator<Buffer> {
+  return stageOf(source, (output) => createDecoder(output, pool));
 }
 
 /**

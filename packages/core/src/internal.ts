@@ -4,6 +4,7 @@
  * may change in any release. Users import `@dogestry/core`.
  */
 
+export { BufferPool, lent, pipeGivingBack, written } from './buffer-pool.js';
 export { BlobCache, defaultCacheDir } from './cache.js';
 export { listTagKeys } from './catalog.js';
 export { decode, detectEncoding, encoderFor } from './compression.js';
@@ -13,7 +14,7 @@ export { buildLoadTar } from './docker/load-tar.js';
 export { type EntrySink, parseSave, type SaveLayout, type SaveResult } from './docker/save-parser.js';
 export * as format from './format.js';
 export { WriterLease } from './lease.js';
-export { rawFrame } from './lz4-frames.js';
+export { rawFrame, SEGMENT } from './lz4-frames.js';
 export { bytesPassed } from './memory.js';
 export { http, https } from './node-http.js';
 export { sharedChainLength } from './pull.js';

@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { BufferPool, written } from './buffer-pool.js';
 import { assertListable, listTagKeys } from './catalog.js';
 import { decodeInto } from './compression.js';
 import { DogestryError, FormatError, TransportError } from './errors.js';
@@ -14,6 +15,7 @@ import {
   requireRepository,
   tagKey,
 } from './format.js';
+import { SEGMENT } from './lz4-frames.js';
 import { formatNameTag, hexOf } from './reference.js';
 import type { Remote } from './remote.js';
 import { streamHash } from './sha256.js';
@@ -165,11 +167,19 @@ async function checkLayerBlob(
   if (!body) return { bytes: 0, problem: { kind: 'missing', detail: 'not on the remote' } };
   const hash = streamHash();
   let decoded = 0;
+  // The hash takes each decoded block before `update` returns: its buffer is free at once.
+  const pool = new BufferPool(SEGMENT);
   try {
-    await decodeInto(body, (chunk) => {
-      decoded += chunk.length;
-      return hash.update(chunk);
-    });
+    await decodeInto(
+      body,
+      (chunk) => {
+        decoded += chunk.length;
+        const wait = hash.update(chunk);
+        written(chunk);
+        return wait;
+      },
+      pool,
+    );
   } catch (error) {
     hash.discard();
     if (error instanceof DogestryError) throw error;
