@@ -106,16 +106,33 @@ function compressedFrame(block: Buffer, contentSize: number): Buffer[] {
   return [header, size, block, END_MARK];
 }
 
-/** One LZ4 frame whose blocks are `parts` stored uncompressed: only headers are allocated. */
+/**
+ * One LZ4 frame of `parts` stored uncompressed, in blocks of MAX_BLOCK bytes (the last shorter)
+ * however the parts were cut: the same bytes are always framed the same way, whatever chunks a
+ * socket delivered them in. Only headers are allocated; the blocks are views of the parts.
+ */
 export function rawFrame(parts: readonly Buffer[]): Buffer[] {
   const out: Buffer[] = [FRAME_HEADER];
-  for (const part of parts) {
-    for (let at = 0; at < part.length; at += MAX_BLOCK) {
-      const block = part.length <= MAX_BLOCK ? part : part.subarray(at, at + MAX_BLOCK);
-      const size = Buffer.allocUnsafe(4);
-      size.writeUInt32LE((UNCOMPRESSED_BLOCK | block.length) >>> 0, 0);
-      out.push(size, block);
+  let left = parts.reduce((sum, part) => sum + part.length, 0);
+  let index = 0;
+  let offset = 0;
+  while (left > 0) {
+    const blockLength = Math.min(left, MAX_BLOCK);
+    const size = Buffer.allocUnsafe(4);
+    size.writeUInt32LE((UNCOMPRESSED_BLOCK | blockLength) >>> 0, 0);
+    out.push(size);
+    for (let need = blockLength; need > 0; ) {
+      const part = parts[index] as Buffer;
+      const n = Math.min(part.length - offset, need);
+      if (n > 0) out.push(offset === 0 && n === part.length ? part : part.subarray(offset, offset + n));
+      need -= n;
+      offset += n;
+      if (offset === part.length) {
+        index++;
+        offset = 0;
+      }
     }
+    left -= blockLength;
   }
   out.push(END_MARK);
   return out;

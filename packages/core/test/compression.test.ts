@@ -54,6 +54,22 @@ describe('layer encodings', () => {
     assert.ok(frames >= 3, `expected >= 3 frames, saw ${frames}`);
   });
 
+  it('stores the same bytes the same way however they were cut into chunks', async () => {
+    // Random segments are stored raw, text compressed: both framings must not depend on the
+    // chunks a socket happened to deliver (a raw frame once had one block per chunk).
+    const bytes = Buffer.concat([randomBytes(2 * MiB + 333), text(3 * MiB), randomBytes(MiB / 2)]);
+    const cut = (size: number): Buffer[] => {
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += size) pieces.push(bytes.subarray(i, i + size));
+      return pieces;
+    };
+    const whole = await run(encoderFor('lz4'), [bytes]);
+    for (const size of [4096 + 7, 64 * 1024, 777_777, 5 * MiB]) {
+      assert.equal(sha(await run(encoderFor('lz4'), cut(size))), sha(whole), `chunks of ${size} bytes`);
+    }
+    assert.equal(sha(await run(decode, [whole])), sha(bytes));
+  });
+
   it('fails on a truncated lz4 stream instead of returning short data', async () => {
     const encoded = await run(encoderFor('lz4'), [randomBytes(1024 * 1024)]);
     await assert.rejects(run(decode, [encoded.subarray(0, encoded.length - 10)]));
