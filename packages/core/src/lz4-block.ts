@@ -77,7 +77,7 @@ function memoryOf(wasm: Lz4BlockModule, needed: number): Uint8Array {
 }
 
 /** Copy `parts` into `memory` from `at` on. */
-function copyIn(memory: Uint8Array, parts: readonly Uint8Array[], at: number): void {
+export function copyParts(memory: Uint8Array, parts: readonly Uint8Array[], at: number): void {
   for (const part of parts) {
     memory.set(part, at);
     at += part.length;
@@ -101,7 +101,7 @@ export function decodeBlock(parts: readonly Buffer[], length: number, size: numb
   const src = base;
   const dst = align(src + length);
   const memory = memoryOf(wasm, dst + size);
-  copyIn(memory, parts, src);
+  copyParts(memory, parts, src);
   const written = wasm.decode(src, length, dst, size);
   if (written !== size) throw new FormatError(`corrupt lz4 block: ${REASONS[written] ?? `decoder answered ${written}`}`);
   return copyOut(memory, dst, size, pool);
@@ -127,7 +127,7 @@ async function encodeInTurn(parts: readonly Uint8Array[], length: number, budget
   const table = state + 16;
   const src = table + TABLE;
   const dst = align(src + length + OVERREAD);
-  copyIn(memoryOf(wasm, dst + budget), parts, src);
+  copyParts(memoryOf(wasm, dst + budget), parts, src);
   new Uint32Array(wasm.memory.buffer, state, 3).fill(0);
   for (let until = slice; ; until += slice) {
     const written = wasm.encode(src, length, dst, budget, table, state, until) >>> 0;

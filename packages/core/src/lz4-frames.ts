@@ -3,8 +3,9 @@
  * lz4 tool). Each 1 MiB segment is one frame of one block: compressed by our own block
  * encoder in WebAssembly (lz4-block.ts: synchronous, its memory reused) where that pays, or
  * stored as uncompressed blocks, which costs no copy and decodes by passing the blocks
- * through (or one copy, for a reader that decodes into a buffer pool). So incompressible data (already compressed files, media, random bytes) moves at
- * memory speed, and compressible data still shrinks. On /usr/bin's 663 MB this encodes in
+ * through (or one copy, for a reader that decodes into a buffer pool). So incompressible data
+ * (already compressed files, media, random bytes) moves at memory speed, and compressible data
+ * still shrinks. On /usr/bin's 663 MB this encodes in
  * 0.5 s less CPU than lz4-napi's block calls on the thread pool did (see lz4-block.c).
  *
  * Decoding walks the frame format here and hands each compressed block of a frame with
@@ -19,7 +20,7 @@ import { createRequire } from 'node:module';
 import type { BufferPool } from './buffer-pool.js';
 import { FormatError } from './errors.js';
 import { FixedSizeFramer, type Framer, type FrameWork, joined } from './framed-codec.js';
-import { decodeBlock, encodeBlock } from './lz4-block.js';
+import { copyParts, decodeBlock, encodeBlock } from './lz4-block.js';
 
 // Native and WebAssembly code load on first use, not with the CLI.
 const require = createRequire(import.meta.url);
@@ -379,13 +380,11 @@ export class Lz4FrameSplitter implements Framer {
 function copyInto(pool: BufferPool, blocks: readonly BlockParts[]): Buffer | undefined {
   const out = pool.take(blocks.reduce((sum, b) => sum + b.length, 0));
   if (!out) return undefined;
-  let at = 0;
-  for (const block of blocks) {
-    for (const part of block.parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-  }
+  copyParts(
+    out,
+    blocks.flatMap((b) => b.parts),
+    0,
+  );
   return out;
 }
 

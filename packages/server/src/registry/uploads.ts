@@ -12,11 +12,7 @@
  */
 import { createHash, type Hash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { detectEncoding, format, moveIntoPlace, rawFrame } from '@dogestry/core/internal';
-
-/** Bytes per LZ4 frame of a wrapped upload. */
-const SEGMENT = 1024 * 1024;
-
+import { detectEncoding, format, moveIntoPlace, rawFrame, SEGMENT } from '@dogestry/core/internal';
 import type { Remote } from '@dogestry/core/transport';
 import { RegistryError } from './errors.js';
 
@@ -77,7 +73,7 @@ export class Upload {
       if (!this.wrap) return [bytes];
       frame.push(bytes);
       framed += bytes.length;
-      return framed >= SEGMENT ? flush() : [];
+      return framed >= SEGMENT ? flush() : []; // frames of about the size push's are
     };
     for await (const chunk of chunks) {
       if (this.wrap !== undefined) {
