@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -93,9 +93,15 @@ describe('s3 remote against radosgw', () => {
       [['svc-1', images[0]?.imageId]],
     );
     await dockerd.docker('rmi', 'svc-1:1');
-    const pulled = await cli(['pull', remote, 'svc-1:1']);
+    // Into one engine, the layers stream from the bucket straight into its load: no cache copy.
+    const cacheDir = join(work, 'cache-round-trip');
+    const pulled = await cli(['pull', remote, 'svc-1:1', '--cache-dir', cacheDir, '--json']);
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.equal(await inspectId('svc-1:1'), images[0]?.imageId);
+    // The engine still holds the base layers the other images share: the top one (2 MiB, random) came.
+    const report = JSON.parse(pulled.stdout) as { pulled: { bytesDownloaded: number }[] };
+    assert.ok((report.pulled[0]?.bytesDownloaded ?? 0) > 2 * MiB, pulled.stdout);
+    assert.deepEqual(await readdir(join(cacheDir, 'blobs', 'sha256')).catch(() => []), []);
   });
 
   it('dedup: a second image writes only its new layer (checked by listing the bucket)', async () => {

@@ -51,6 +51,19 @@ export class BlobCache {
     }
   }
 
+  /**
+   * Whether a blob of `size` bytes is cached under `hex` (its hash is checked as it is read).
+   * A file of another size there is damaged: it is removed, and `emit` told.
+   */
+  async holds(hex: string, size: number, emit?: ProgressListener): Promise<boolean> {
+    const found = await stat(this.path(hex)).catch(() => undefined);
+    if (!found) return false;
+    if (found.size === size) return true;
+    emit?.({ type: 'repair', key: this.path(hex), reason: `cached blob is ${found.size} bytes, not ${size}` });
+    await this.evict(hex);
+    return false;
+  }
+
   /** Remove a blob found damaged. */
   async evict(hex: string): Promise<void> {
     await rm(this.path(hex), { force: true });
@@ -129,17 +142,13 @@ export class CacheFill {
   async fetch(remote: Remote, emit?: ProgressListener, stop?: AbortSignal): Promise<{ downloaded: boolean; bytes: number }> {
     try {
       stop?.throwIfAborted();
-      const cached = await stat(this.cache.path(this.hex)).catch(() => undefined);
-      if (cached && this.length === undefined) this.length = cached.size;
-      if (cached && cached.size === this.length) {
+      // A compressed source's tar is as long as its cached copy, if there is one.
+      this.length ??= (await stat(this.cache.path(this.hex)).catch(() => undefined))?.size;
+      if (this.length !== undefined && (await this.cache.holds(this.hex, this.length, emit))) {
         // Its hash is checked as a load reads it (see reader), which reads every byte anyway.
         this.fromCache = true;
         this.settle();
         return { downloaded: false, bytes: 0 };
-      }
-      if (cached) {
-        emit?.({ type: 'repair', key: this.cache.path(this.hex), reason: `cached blob is ${cached.size} bytes, not ${this.size}` });
-        await this.cache.evict(this.hex);
       }
       const bytes = await this.download(remote, emit, stop);
       this.settle();

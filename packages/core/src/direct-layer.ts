@@ -9,9 +9,9 @@ import type { Remote } from './remote.js';
 const AHEAD = 4 * 1024 * 1024;
 
 /**
- * A layer streamed from a remote whose reads cost what a local file's do (a directory) into
- * one load, with no cache copy: read, decoded and hashed as the load tar asks for it, so
- * nothing is written to disk but by the engine. The cache's guarantee holds (cache.ts): the
+ * A layer streamed from a remote into one load, with no cache copy: read, decoded and hashed
+ * as the load tar asks for it, so nothing is written to disk but by the engine, and only
+ * AHEAD decoded bytes wait in memory. The cache's guarantee holds (cache.ts): the
  * reader hands over all but the layer's last byte as it decodes, and the last byte only once
  * every byte hashed to the diffID and the size matched; a layer that fails fails the read,
  * which cuts the load, and an engine discards a load cut short.
@@ -32,6 +32,7 @@ export class DirectLayer {
   private readonly stopped = new AbortController();
   private wakeReader: (() => void) | undefined;
   private wakeDecoder: (() => void) | undefined;
+  private next: DirectLayer | undefined;
 
   constructor(
     private readonly remote: Remote,
@@ -44,6 +45,15 @@ export class DirectLayer {
     stop?.addEventListener('abort', () => this.stopped.abort(stop.reason), { once: true });
   }
 
+  /**
+   * Start `next` once this layer is read and verified, before the load asks for
+   * it: its request's round trip, and its first AHEAD decoded bytes, overlap the end of this
+   * layer's load instead of following it.
+   */
+  followedBy(next: DirectLayer): void {
+    this.next = next;
+  }
+
   /** Why the layer failed, unless the load stopped reading it first: then the load's failure is the cause. */
   get cause(): Error | undefined {
     return this.closedEarly ? undefined : this.failure;
@@ -53,18 +63,20 @@ export class DirectLayer {
   reader(): BlobReader {
     return {
       read: (position, length) => this.read(position, length),
-      close: async () => {
-        // The load stopped early (it failed elsewhere): stop reading the remote.
-        if (this.verified) return;
-        this.closedEarly = true;
-        this.stopped.abort(new Error('the load stopped reading this layer'));
-      },
+      close: async () => this.abandon(),
     };
+  }
+
+  /** The load stopped early, or never got here (it failed elsewhere): stop reading the remote. */
+  abandon(): void {
+    if (this.verified) return;
+    this.closedEarly = true;
+    this.stopped.abort(new Error('the load stopped reading this layer'));
   }
 
   private async read(position: number, length: number): Promise<Buffer> {
     if (position !== this.position) throw new RangeError('a direct layer is read once, from the start, in order');
-    if (!this.started) this.start();
+    this.start();
     for (;;) {
       if (this.failure) throw this.failure;
       // The last byte waits for verification.
@@ -86,11 +98,13 @@ export class DirectLayer {
   }
 
   private start(): void {
+    if (this.started) return;
     this.started = true;
     this.stream().then(
       () => {
         this.verified = true;
         this.wake('reader');
+        this.next?.start();
       },
       (error: Error) => {
         this.failure = error;

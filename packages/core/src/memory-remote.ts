@@ -10,10 +10,9 @@ export class MemoryRemote implements Remote {
   /** Every successful write, in order: lets tests assert what a push wrote. */
   readonly writes: string[] = [];
 
-  /** `local`: claim reads as cheap as a directory's, as transport-local does (pull then skips its cache). */
-  constructor(options: { name?: string; readOnly?: boolean; local?: boolean } = {}) {
+  constructor(options: { name?: string; readOnly?: boolean } = {}) {
     this.url = `memory://${options.name ?? 'default'}`;
-    this.capabilities = { write: !options.readOnly, list: true, createOnly: true, local: options.local === true };
+    this.capabilities = { write: !options.readOnly, list: true, createOnly: true };
   }
 
   async stat(key: string): Promise<StatResult | undefined> {

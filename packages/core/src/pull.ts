@@ -62,10 +62,11 @@ export interface PullResult {
  * Pull an image from a remote into one or more engines.
  *
  * Reads tag -> manifest -> config (each verified by digest), works out for each engine the
- * longest chain prefix of layers it already has, downloads only the layers some engine
- * lacks into the local cache (decoded and verified before they are stored) while streaming to
- * each engine a load tar holding only its missing layers, and tags. From a directory remote
- * into one engine, layers stream from the remote into the load without the cache copy. Layers stream as they
+ * longest chain prefix of layers it already has, streams to each engine a load tar holding only
+ * its missing layers, and tags. Into one engine, each missing layer streams from the remote
+ * straight into the load (or from the local cache, if it holds the layer); into several, each
+ * layer some engine lacks is downloaded once into the cache (decoded and verified before it is
+ * stored) and streams into every load that needs it as it arrives. Layers stream as they
  * download, but no unverified layer is ever loaded: its last byte and the tar's manifest
  * wait for verification, and a layer that fails it cuts the load, which the engine refuses
  * whole. Podman rejects partial loads, so it is sent every layer.
@@ -133,29 +134,33 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   if (plans.length === 0) throw unplanned[0]?.error;
   const cache = new BlobCache(options.cacheDir ?? defaultCacheDir(options.env ?? process.env));
   const stop = new AbortController();
-  // One engine to load from a directory remote, with every layer's size known: each layer
-  // streams from the remote into the load, with no cache copy (direct-layer.ts). (A layer
-  // said to be empty is never read by the load, so it goes through the cache, which checks it.)
+  // One engine to load, with every layer's size known: each layer it lacks streams from the
+  // remote into the load with no cache copy (direct-layer.ts), unless the cache already holds
+  // it. Several engines share one download through the cache. (A layer said to be empty is
+  // never read by the load, so it goes through the cache, which checks it.)
   const loading = plans.filter((p) => !p.already);
-  const direct =
-    remote.capabilities.local === true &&
-    loading.length === 1 &&
-    manifest.layers.every((layer) => layer.encoding === 'none' && layer.size > 0);
+  const direct = loading.length === 1 && manifest.layers.every((layer) => layer.encoding === 'none' && layer.size > 0);
   const directs = new Map<string, DirectLayer>();
+  const fills = new Map<string, CacheFill>();
   if (direct) {
     // Decoded blocks are lent to the load and come back once written (buffer-pool.ts).
     const pool = new BufferPool(SEGMENT);
     const present = (loading[0] as { present: number }).present;
+    let previous: DirectLayer | undefined;
     for (const [i, diffId] of diffIds.entries()) {
-      if (i < present || directs.has(diffId)) continue;
-      directs.set(
-        diffId,
-        new DirectLayer(remote, hexOf(diffId), (manifest.layers[i] as { size: number }).size, options.onProgress, stop.signal, pool),
-      );
+      if (i < present || directs.has(diffId) || fills.has(diffId)) continue;
+      const { size } = manifest.layers[i] as { size: number };
+      if (await cache.holds(hexOf(diffId), size, emit)) {
+        fills.set(diffId, cache.fill(hexOf(diffId), size));
+        continue;
+      }
+      const layer = new DirectLayer(remote, hexOf(diffId), size, options.onProgress, stop.signal, pool);
+      previous?.followedBy(layer);
+      previous = layer;
+      directs.set(diffId, layer);
     }
   }
   // Otherwise the layers some engine lacks, each fetched once into the cache whichever engines need it.
-  const fills = new Map<string, CacheFill>();
   for (const { already, present } of direct ? [] : plans) {
     if (already) continue;
     for (const [i, layer] of manifest.layers.entries()) {
@@ -218,7 +223,9 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
           await Promise.all([engine.load(buildLoadTar(configHex, config, layers, repoTags)), allFetched]);
         } catch (error) {
           await allFetched; // a failed download is the cause; the engine's error is its echo
-          throw [...directs.values()].find((layer) => layer.cause)?.cause ?? error;
+          const cause = [...directs.values()].find((layer) => layer.cause)?.cause;
+          for (const layer of directs.values()) layer.abandon(); // the next one may have started early
+          throw cause ?? error;
         }
         for (const layer of directs.values()) bytesDownloaded += layer.bytes;
         emit?.({ type: 'load', engine: engine.endpoint, layers: diffIds.length - present, state: 'done' });

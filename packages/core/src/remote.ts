@@ -9,11 +9,6 @@ export interface RemoteCapabilities {
   readonly list: boolean;
   /** `write(..., { createOnly: true })` is atomic: two racing writers cannot both get `'written'`. */
   readonly createOnly: boolean;
-  /**
-   * Reading a blob again costs what reading a local file does (a directory): pull then streams
-   * layers from the remote straight into a single engine's load, with no copy in its cache.
-   */
-  readonly local?: boolean;
 }
 
 export interface StatResult {

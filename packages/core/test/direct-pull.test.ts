@@ -1,7 +1,7 @@
 /**
- * Pull from a remote whose reads are local (a directory; here the in-memory remote claiming
- * so) into one engine: layers stream from the remote into the load with no cache copy
- * (direct-layer.ts), and no unverified layer is ever loaded.
+ * Pull from a remote into one engine: layers stream from the remote into the load with no
+ * cache copy (direct-layer.ts), the next layer's read starting before the load asks for it,
+ * and no unverified layer is ever loaded.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -32,7 +32,7 @@ before(async () => {
 after(() => rm(work, { recursive: true, force: true }));
 
 async function pushed(): Promise<MemoryRemote> {
-  const remote = new MemoryRemote({ local: true });
+  const remote = new MemoryRemote();
   const engine = new FakeEngine();
   engine.add('app:1', image);
   await push({ remote, engine, image: 'app:1' });
@@ -58,7 +58,7 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<Dog
   assert.fail(`expected ${code}`);
 }
 
-describe('pull from a local remote into one engine', () => {
+describe('pull into one engine', () => {
   it('streams every layer into the load with nothing in the cache, and counts what it read', async () => {
     const remote = await pushed();
     const engine = new FakeEngine();
@@ -144,7 +144,7 @@ describe('pull from a local remote into one engine', () => {
   it("hands over all but a layer's last byte as it arrives, and the last byte only once the layer verified", async () => {
     // Stored as is (compression none), so each stored byte is a layer byte; the remote holds
     // back the last one until the test lets it through, right or wrong.
-    const remote = new MemoryRemote({ local: true });
+    const remote = new MemoryRemote();
     const engine = new FakeEngine();
     engine.add('app:1', image);
     await push({ remote, engine, image: 'app:1', compression: 'none' });
@@ -194,7 +194,7 @@ describe('pull from a local remote into one engine', () => {
       { seed: 'direct-lent', size: 12 * 1024 * KiB, kind: 'text' },
       { seed: 'direct-lent-raw', size: 6 * 1024 * KiB },
     ]);
-    const remote = new MemoryRemote({ local: true });
+    const remote = new MemoryRemote();
     const source = new FakeEngine();
     source.add('text:1', text);
     await push({ remote, engine: source, image: 'text:1' });
@@ -208,6 +208,101 @@ describe('pull from a local remote into one engine', () => {
     assert.ok(engine.lentBuffers < engine.lentChunks / 2, `and reused (${engine.lentBuffers} buffers for ${engine.lentChunks} chunks)`);
   });
 });
+
+describe('the next layer', () => {
+  let two: SyntheticImage;
+  before(async () => {
+    two = await buildImageTar(join(work, 'images-two'), 'two:1', [
+      { seed: 'direct-next-base', size: 6 * 1024 * KiB },
+      { seed: 'direct-next-top', size: 8 * 1024 * KiB },
+    ]);
+  });
+
+  /**
+   * `two:1` pushed (both layers random: stored raw), every read of a layer recorded as it is
+   * asked for, then with its stream, which comes in 64 KiB chunks.
+   */
+  async function recorded() {
+    const remote = new MemoryRemote();
+    const source = new FakeEngine();
+    source.add('two:1', two);
+    await push({ remote, engine: source, image: 'two:1' });
+    const reads: { diffId: string; body: Readable | undefined }[] = [];
+    const reading = remote.read.bind(remote);
+    remote.read = async (key, opts) => {
+      const diffId = two.diffIds.find((d) => key === layerKey(d));
+      const read = diffId ? { diffId, body: undefined as Readable | undefined } : undefined;
+      if (read) reads.push(read);
+      const whole = await reading(key, opts);
+      if (!read || !whole) return whole;
+      const bytes = Buffer.concat(await whole.toArray());
+      read.body = Readable.from(
+        (function* () {
+          for (let at = 0; at < bytes.length; at += 64 * KiB) yield bytes.subarray(at, at + 64 * KiB);
+        })(),
+      );
+      return read.body;
+    };
+    return { remote, reads };
+  }
+
+  it('is read from the remote once the layer before it is, before the load asks for it', async () => {
+    const { remote, reads } = await recorded();
+    const [base, top] = two.diffIds as [string, string];
+    const sizes = await Promise.all(two.layerPaths.map(async (path) => (await stat(path)).size));
+    for (const chained of [true, false]) {
+      reads.length = 0;
+      const first = new DirectLayer(remote, base.slice(7), sizes[0] as number);
+      const next = new DirectLayer(remote, top.slice(7), sizes[1] as number);
+      if (chained) first.followedBy(next);
+      const reader = first.reader();
+      for (let at = 0; at < (sizes[0] as number); ) at += (await reader.read(at, 256 * KiB)).length;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(
+        reads.map((r) => r.diffId),
+        chained ? [base, top] : [base],
+        chained ? 'the next layer started on its own' : 'an unchained layer waits for its reader',
+      );
+      next.abandon();
+    }
+  });
+
+  it('a load that fails while the next layer is read early fails with its own error, and the read stops', async () => {
+    const { remote, reads } = await recorded();
+    const engine = new GivingUpEngine(() => reads.length === 2);
+    const error = await pull({ remote, engine, image: 'two:1', cacheDir: join(work, 'cache-next') }).then(
+      () => assert.fail('the load gave up'),
+      (e: Error) => e,
+    );
+    assert.match(error.message, /the engine gave up/);
+    assert.deepEqual(
+      reads.map((r) => r.diffId),
+      two.diffIds,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(
+      reads.every((r) => r.body?.destroyed),
+      'no read of the remote is left open',
+    );
+  });
+});
+
+/** An engine that reads its load until `ready()`, then fails it (a disk filling up, say). */
+class GivingUpEngine extends FakeEngine {
+  constructor(private readonly ready: () => boolean) {
+    super();
+  }
+
+  override async load(stream: Readable): Promise<void> {
+    for await (const _chunk of stream) {
+      if (this.ready()) {
+        stream.destroy();
+        throw new Error('the engine gave up');
+      }
+    }
+    assert.fail('the load was read to its end');
+  }
+}
 
 /**
  * An engine whose load takes the tar as a busy socket does: through the engine client's own

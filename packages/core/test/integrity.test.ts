@@ -291,15 +291,42 @@ describe('hostile remotes', () => {
 });
 
 describe('the pull cache', () => {
+  /** Two engines share one download, through the cache: it then holds every layer. */
   async function pulledOnce() {
     const remote = new MemoryRemote();
     await pushTo(remote, engineWith(['app-a:1.0', imageA]), 'app-a:1.0');
     const cacheDir = await mkdtemp(join(work, 'cache-'));
-    await pull({ remote, engine: new FakeEngine(), image: 'app-a:1.0', cacheDir });
+    await pull({ remote, engines: [new FakeEngine(), new FakeEngine()], image: 'app-a:1.0', cacheDir });
     const files = await readdir(join(cacheDir, 'blobs', 'sha256'));
     assert.equal(files.length, 3);
     return { remote, cacheDir, path: (diffId: string) => join(cacheDir, 'blobs', 'sha256', diffId.slice(7)) };
   }
+
+  const hashOf = async (file: string) =>
+    createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
+
+  it('one engine loads the layers the cache holds from it, and reads only the others from the remote', async () => {
+    const { remote, cacheDir, path } = await pulledOnce();
+    await rm(path(imageA.diffIds[1] as string));
+    const read: string[] = [];
+    const reading = remote.read.bind(remote);
+    remote.read = (key, opts) => {
+      read.push(key);
+      return reading(key, opts);
+    };
+    const engine = new FakeEngine();
+    const result = await pull({ remote, engine, image: 'app-a:1.0', cacheDir });
+    assert.deepEqual(engine.loaded, [imageA.imageId]);
+    assert.deepEqual(
+      read.filter((key) => key.startsWith('blobs/') && imageA.diffIds.some((d) => key.endsWith(d.slice(7)))),
+      [`blobs/sha256/${(imageA.diffIds[1] as string).slice(7)}`],
+    );
+    assert.equal(result.bytesDownloaded, remote.objects.get(`blobs/sha256/${(imageA.diffIds[1] as string).slice(7)}`)?.bytes.length);
+    // The layer read from the remote went straight into the load, not into the cache.
+    assert.equal((await readdir(join(cacheDir, 'blobs', 'sha256'))).length, 2);
+  });
 
   it('a cache file with a flipped byte is evicted and fetched again; the load gets the right image', async () => {
     const { remote, cacheDir, path } = await pulledOnce();
@@ -307,35 +334,52 @@ describe('the pull cache', () => {
     const bytes = await readFile(file);
     bytes[100] = (bytes[100] as number) ^ 1;
     await writeFile(file, bytes);
-    const engine = new FakeEngine();
+    // Into two engines, the layer is fetched into the cache again.
+    const engines = [new FakeEngine(), new FakeEngine()];
     const events: string[] = [];
-    const result = await pull({ remote, engine, image: 'app-a:1.0', cacheDir, onProgress: (e) => events.push(e.type) });
+    const result = await pull({ remote, engines, image: 'app-a:1.0', cacheDir, onProgress: (e) => events.push(e.type) });
+    assert.deepEqual(
+      engines.map((e) => e.loaded),
+      [[imageA.imageId], [imageA.imageId]],
+    );
+    assert.ok(events.includes('repair'));
+    assert.equal(await hashOf(file), (imageA.diffIds[0] as string).slice(7));
+    assert.ok(result.bytesDownloaded > 0);
+    // Into one, it is read from the remote straight into the load, and the damaged copy is gone.
+    await writeFile(file, bytes);
+    const engine = new FakeEngine();
+    events.length = 0;
+    const again = await pull({ remote, engine, image: 'app-a:1.0', cacheDir, onProgress: (e) => events.push(e.type) });
     assert.deepEqual(engine.loaded, [imageA.imageId]);
     assert.ok(events.includes('repair'));
-    assert.equal(
-      createHash('sha256')
-        .update(await readFile(file))
-        .digest('hex'),
-      (imageA.diffIds[0] as string).slice(7),
-    );
-    assert.ok(result.bytesDownloaded > 0);
+    await assert.rejects(readFile(file), { code: 'ENOENT' });
+    assert.ok(again.bytesDownloaded > 0);
   });
 
   it('a cache file of the wrong size is evicted before use', async () => {
     const { remote, cacheDir, path } = await pulledOnce();
-    await truncate(path(imageA.diffIds[2] as string), 10);
+    const file = path(imageA.diffIds[2] as string);
+    await truncate(file, 10);
     const engine = new FakeEngine();
-    await pull({ remote, engine, image: 'app-a:1.0', cacheDir });
+    const events: string[] = [];
+    await pull({ remote, engine, image: 'app-a:1.0', cacheDir, onProgress: (e) => events.push(e.type) });
     assert.deepEqual(engine.loaded, [imageA.imageId]);
+    assert.ok(events.includes('repair'));
+    await assert.rejects(readFile(file), { code: 'ENOENT' });
   });
 
-  it('a cache directory that cannot be written is CACHE (exit 9), not the remote', async () => {
+  it('a cache directory that cannot be written is CACHE (exit 9) when the cache is needed, not the remote', async () => {
     const remote = new MemoryRemote();
     await pushTo(remote, engineWith(['app-a:1.0', imageA]), 'app-a:1.0');
     const cacheDir = await mkdtemp(join(work, 'cache-broken-'));
     await writeFile(join(cacheDir, 'tmp'), 'a file where the cache wants a directory');
     await mkdir(join(cacheDir, 'blobs'), { recursive: true });
-    const error = await rejectsWith(pull({ remote, engine: new FakeEngine(), image: 'app-a:1.0', cacheDir }), 'CACHE', 9);
+    const engines = [new FakeEngine(), new FakeEngine()];
+    const error = await rejectsWith(pull({ remote, engines, image: 'app-a:1.0', cacheDir }), 'CACHE', 9);
     assert.match(error.message, /pull cache at .* failed/);
+    // One engine needs no cache: the layers stream from the remote into its load.
+    const engine = new FakeEngine();
+    await pull({ remote, engine, image: 'app-a:1.0', cacheDir });
+    assert.deepEqual(engine.loaded, [imageA.imageId]);
   });
 });

@@ -39,7 +39,7 @@ const TMP_DIR = '.dogestry-tmp';
 
 export class LocalRemote implements Remote {
   readonly url: string;
-  readonly capabilities: RemoteCapabilities = { write: true, list: true, createOnly: true, local: true };
+  readonly capabilities: RemoteCapabilities = { write: true, list: true, createOnly: true };
 
   constructor(readonly root: string) {
     this.url = `file://${root}`;
