@@ -10,7 +10,7 @@ export default class Pull extends BaseCommand {
 
 Hosts that run a dogestry server (\`dogestry serve\`) pull for themselves, so this machine's link carries no layer bytes for them: name one as dogestry://HOST:22375, or give the servers' token (DOGESTRY_SERVER_TOKEN or --server-token-file) and each tcp://HOST engine is asked whether a server answers on HOST:22375 (--server-port). For an s3:// remote each such host is handed a pull ticket for this image that expires in 15 minutes (a host whose ticket expires mid-pull is sent a fresh one), only over TLS (--server-ca) or to loopback; an http(s) remote is handed over by its alias, which the host's own dogestry.cfg must name; a directory on this machine is never handed over. Hosts without a server are loaded from here, as before.
 
-IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verified by its digest, and no layer is loaded before it is verified (layers stream into the load as they download; one that fails its check cuts the load, which the engine discards whole); only the layers the engine lacks (the longest chain of layers it already has is skipped) are downloaded, into a local cache, and loaded. With --pull-hosts, several engines are loaded from one download.`;
+IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verified by its digest, and no layer is loaded before it is verified (layers stream into the load as they download; one that fails its check cuts the load, which the engine discards whole); only the layers the engine lacks (the longest chain of layers it already has is skipped) are downloaded and loaded, streamed from the remote into the engine's load. With --pull-hosts, several engines are loaded from one download, through a local cache.`;
   static override examples = [
     'dogestry pull central myapp:1.0',
     'dogestry pull central 3f2a',
@@ -34,7 +34,10 @@ IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verifie
     }),
     'server-port': Flags.integer({ default: 22375, description: 'where dogestry servers listen next to tcp:// engines' }),
     'server-ca': Flags.string({ description: "PEM CA that signed the dogestry servers' certificates: they are then reached over HTTPS" }),
-    'cache-dir': Flags.string({ description: 'cache of verified blobs (default: $XDG_CACHE_HOME/dogestry or ~/.cache/dogestry)' }),
+    'cache-dir': Flags.string({
+      description:
+        'cache of verified blobs, filled when several engines share a download and read whenever it holds a layer (default: $XDG_CACHE_HOME/dogestry or ~/.cache/dogestry)',
+    }),
   };
 
   async run(): Promise<{ pulled: PullResult[] }> {

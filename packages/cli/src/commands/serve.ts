@@ -24,7 +24,8 @@ Access: a bearer token (--token-file, or DOGESTRY_SERVER_TOKEN; at least 16 char
     'tls-cert': Flags.string({ description: 'PEM certificate to serve HTTPS with (with --tls-key)' }),
     'tls-key': Flags.string({ description: 'PEM private key for --tls-cert' }),
     'cache-dir': Flags.string({
-      description: 'cache of verified blobs, shared by the pulls (default: $XDG_CACHE_HOME/dogestry or ~/.cache/dogestry)',
+      description:
+        'cache of verified blobs, read when it holds a layer a pull needs (default: $XDG_CACHE_HOME/dogestry or ~/.cache/dogestry)',
     }),
   };
 
