@@ -15,35 +15,38 @@
  * of 3.94 s (every 8 MiB gave 127 MiB, in 5.25 s). Without --expose-gc (a library user's
  * process) this does nothing.
  *
- * Bytes in pooled buffers (buffer-pool.ts: a direct pull's decoded blocks) leave no garbage but
- * the young read buffers they were decoded or copied from, so they call for minor GCs only, and
- * a full one after every 64 MiB for whatever else piles up. A cold pull of the bench's real
- * image (701 MiB) from a directory then makes 10 full GCs instead of 43 (172 ms of GC instead
- * of 496): 2.3-2.7 s of CPU instead of 2.8-3.5, at 102 MiB peak RSS instead of 115-116 (3
- * interleaved runs; with no full GC at all it peaked at 112-113 MiB).
+ * Bytes that leave only young garbage call for minor GCs, and a full one after every 64 MiB
+ * for whatever else piles up. Such are:
+ * - a direct pull's decoded blocks, in pooled buffers (buffer-pool.ts): what is left is the
+ *   read buffers they were decoded or copied from. A cold pull of the bench's real image
+ *   (701 MiB) from a directory then makes 10 full GCs instead of 43 (172 ms of GC instead of
+ *   496): 2.3-2.7 s of CPU instead of 2.8-3.5, at 102 MiB peak RSS instead of 115-116 (3
+ *   interleaved runs; with no full GC at all it peaked at 112-113 MiB);
+ * - a push's chunks (layer-encoder.ts), which its body lets go within 2 MiB, before two minor
+ *   GCs pass. A full GC costs 10-15 ms at push's heap, and a push made 43 of them.
  */
 const EVERY = 8 * 1024 * 1024;
-/** A full GC once this many bytes not in pooled buffers passed since the last one... */
-const UNPOOLED_MAJOR = 2 * EVERY;
+/** A full GC once this many bytes that are not `young` passed since the last one... */
+const OLD_MAJOR = 2 * EVERY;
 /** ...or once this many bytes passed at all. */
-const POOLED_MAJOR = 8 * EVERY;
+const ANY_MAJOR = 8 * EVERY;
 const collect = (globalThis as { gc?: (options?: { type?: 'major' | 'minor' }) => void }).gc;
 let served = 0;
 let sinceMajor = 0;
-let unpooledSinceMajor = 0;
+let oldSinceMajor = 0;
 
-/** Count bytes passed on (`pooled`: in a pool's buffer); now and then, free what the earlier ones left behind. */
-export function bytesPassed(count: number, pooled = false): void {
+/** Count bytes passed on (`young`: they leave only young garbage, above); now and then, free what the earlier ones left behind. */
+export function bytesPassed(count: number, young = false): void {
   if (!collect) return;
   served += count;
   sinceMajor += count;
-  if (!pooled) unpooledSinceMajor += count;
+  if (!young) oldSinceMajor += count;
   if (served < EVERY) return;
   served = 0;
-  const major = unpooledSinceMajor >= UNPOOLED_MAJOR || sinceMajor >= POOLED_MAJOR;
+  const major = oldSinceMajor >= OLD_MAJOR || sinceMajor >= ANY_MAJOR;
   if (major) {
     sinceMajor = 0;
-    unpooledSinceMajor = 0;
+    oldSinceMajor = 0;
   }
   collect({ type: major ? 'major' : 'minor' });
 }
