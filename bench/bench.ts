@@ -364,7 +364,8 @@ Every run, in order (seconds): ${Object.entries(m)
 Each figure is one process reading the layer from a file and writing to /dev/null, timed
 by GNU time (user + system, threads included): dogestry's encoder and decoder as push and
 pull run them (bench/codec-run.mjs, node's start included), then the \`lz4\` and \`zstd\`
-tools on the same bytes. The \`none\` rows are what node pays to stream the bytes at all.
+tools on the same bytes; the median of 3 rounds, each encoding taking its turn in every round.
+The \`none\` rows are what node pays to stream the bytes at all.
 
 | layer | encoding | stored | encode CPU | decode CPU |
 |---|---|---|---|---|

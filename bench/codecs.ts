@@ -4,7 +4,10 @@
  * compression is chosen from. Every figure is one process reading a file and writing to
  * /dev/null, timed by GNU time (user + system, threads included): ours (bench/codec-run.mjs,
  * on the built packages, with node's start) exactly as the tools. The `none` rows are what
- * node pays to stream the bytes at all.
+ * node pays to stream the bytes at all. Each figure is the median of `rounds` runs, every
+ * encoding taking its turn in each round, so a machine whose speed drifts (this one moves by
+ * ±25% within an hour) slows ours and the tools alike: one run each put the same code at
+ * 1.29 and 1.45 of the tool's encode CPU in two bench runs.
  */
 import { execFile } from 'node:child_process';
 import { rm, stat } from 'node:fs/promises';
@@ -42,10 +45,15 @@ interface Encoding {
 /** A tool's encode or decode as a shell pipeline (the tools write to stdout). */
 const tool = (script: string) => ['bash', '-c', script];
 
-export async function codecRows(layers: readonly { label: string; path: string }[], scratch: string): Promise<CodecRow[]> {
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+export async function codecRows(layers: readonly { label: string; path: string }[], scratch: string, rounds = 3): Promise<CodecRow[]> {
   const rows: CodecRow[] = [];
   const node = [process.execPath, CODEC_RUN];
-  const stored = join(scratch, 'codec.out');
   for (const { label, path } of layers) {
     // Read once first, so no encoding is timed with the file still on disk.
     await run('bash', ['-c', `cat ${path} > /dev/null`]);
@@ -62,13 +70,22 @@ export async function codecRows(layers: readonly { label: string; path: string }
         decode: (input: string) => tool(`${t} -d -q -c ${input} > /dev/null`),
       })),
     ];
-    for (const { codec, encode, decode } of encodings) {
-      const encodeCpu = await cpu(encode('/dev/null'));
-      await cpu(encode(stored));
-      const size = (await stat(stored)).size;
-      rows.push({ layer: label, codec, storedMiB: size / MiB, encodeCpu, decodeCpu: await cpu(decode(stored)) });
+    // Each encoding's output once, for its size and its decoder; then the timed rounds.
+    const stored = encodings.map((_, i) => join(scratch, `codec-${i}.out`));
+    for (const [i, { encode }] of encodings.entries()) await cpu(encode(stored[i] as string));
+    const times = encodings.map(() => ({ encode: [] as number[], decode: [] as number[] }));
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, { encode, decode }] of encodings.entries()) {
+        times[i]?.encode.push(await cpu(encode('/dev/null')));
+        times[i]?.decode.push(await cpu(decode(stored[i] as string)));
+      }
     }
-    await rm(stored, { force: true });
+    for (const [i, { codec }] of encodings.entries()) {
+      const { size } = await stat(stored[i] as string);
+      const { encode, decode } = times[i] as { encode: number[]; decode: number[] };
+      rows.push({ layer: label, codec, storedMiB: size / MiB, encodeCpu: median(encode), decodeCpu: median(decode) });
+    }
+    await Promise.all(stored.map((file) => rm(file, { force: true })));
   }
   return rows;
 }
