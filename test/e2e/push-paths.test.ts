@@ -170,13 +170,13 @@ describe('push paths (legacy save layout)', () => {
 });
 
 describe('pull failing fast', () => {
-  it('a corrupt layer stops the other downloads instead of waiting for them', { timeout: 60_000 }, async () => {
+  /** The remote of paths-a:1 with its bottom layer corrupt, and every other layer arriving only in part, then never ending: only being stopped ends it. */
+  async function corruptAndHanging() {
     const remote = new MemoryRemote();
     await push({ remote, image: 'paths-a:1', dockerHost: dockerd.host, compression: 'none' });
     const [bottom, ...others] = imageA.diffIds.map(blob);
     const corrupt = remote.objects.get(bottom as string)?.bytes as Buffer;
     corrupt[100] = (corrupt[100] as number) ^ 1;
-    // Every other layer arrives only in part, then never ends: only being stopped ends it.
     const hanging: PassThrough[] = [];
     const read = remote.read.bind(remote);
     remote.read = async (key, opts) => {
@@ -187,10 +187,26 @@ describe('pull failing fast', () => {
       return stream;
     };
     await dockerd.docker('rmi', 'paths-a:1', 'paths-b:1'); // B shares A's bottom layers: without it, all three are needed
-    const before = await dockerd.docker('images', '-q', '--no-trunc');
+    return { remote, hanging, before: await dockerd.docker('images', '-q', '--no-trunc') };
+  }
 
+  it('into one engine, a corrupt layer fails the pull before any later layer is read', { timeout: 60_000 }, async () => {
+    const { remote, hanging, before } = await corruptAndHanging();
     await assert.rejects(
-      pull({ remote, image: 'paths-a:1', dockerHost: dockerd.host, cacheDir: join(work, 'fail-fast-cache'), concurrency: 2 }),
+      pull({ remote, image: 'paths-a:1', dockerHost: dockerd.host, cacheDir: join(work, 'fail-fast-one') }),
+      DigestMismatchError,
+    );
+    assert.equal(hanging.length, 0, 'the layers after it were never read');
+    assert.equal(await dockerd.docker('images', '-q', '--no-trunc'), before, 'nothing loaded');
+    for (const image of [imageA, imageB]) await dockerd.docker('load', '-i', image.tarPath);
+  });
+
+  it('into several engines, a corrupt layer stops the other downloads instead of waiting for them', { timeout: 60_000 }, async () => {
+    const { remote, hanging, before } = await corruptAndHanging();
+    // Two loads (into the one engine here) share the downloads, through the cache.
+    const engines = [new DockerApiEngine(dockerd.host), new DockerApiEngine(dockerd.host)];
+    await assert.rejects(
+      pull({ remote, image: 'paths-a:1', engines, cacheDir: join(work, 'fail-fast-cache'), concurrency: 2 }),
       DigestMismatchError,
     );
     assert.equal(hanging.length, 1, 'the download queued behind the failure never started');
