@@ -32,7 +32,12 @@ export interface PullOptions extends EngineSelection, RemoteSelection {
   /** Content-addressed cache of decoded, verified blobs (default ~/.cache/dogestry). */
   readonly cacheDir?: string;
   readonly onProgress?: ProgressListener;
-  /** Parallel downloads (default 2: the engine's load, which consumes layers in order, is the slower side; measured on 1 GiB, 4 gave no speed and ~30 MB more peak RSS). */
+  /**
+   * Parallel downloads into the cache, when several engines share them (default 2: the engine's
+   * load, which consumes layers in order, is the slower side; measured on 1 GiB, 4 gave no speed
+   * and ~30 MB more peak RSS). Into one engine, layers stream one after another, each read
+   * starting as the one before it verifies.
+   */
   readonly concurrency?: number;
 }
 
