@@ -230,9 +230,13 @@ async function main(): Promise<void> {
       add('s3-raw-down', (Date.now() - rawDown) / 1000);
       const env = { ...process.env, ...rgw.env };
       const s3 = rgw.url(bucket, 'repo/');
-      add('s3-push', (await dogestry(['push', s3, REAL_IMAGE], env)).seconds);
+      const s3Push = await dogestry(['push', s3, REAL_IMAGE], env);
+      add('s3-push', s3Push.seconds);
+      addRss('s3-push', s3Push.rssMiB);
       await docker('rmi', REAL_IMAGE);
-      add('s3-pull', (await pullWith(`cache-s3-${r}`, s3, REAL_IMAGE, env)).seconds);
+      const s3Pull = await pullWith(`cache-s3-${r}`, s3, REAL_IMAGE, env);
+      add('s3-pull', s3Pull.seconds);
+      addRss('s3-pull', s3Pull.rssMiB);
       await rm(local, { recursive: true, force: true });
       for (const c of [`cache-${r}`, `cache-d-${r}`, `cache-s3-${r}`, `cache-link-${r}`])
         await rm(join(work, c), { recursive: true, force: true });
@@ -296,6 +300,11 @@ async function main(): Promise<void> {
       'peak RSS pull real / 1 GiB / 4 GiB',
       `${median(rss['pull-real'] ?? []).toFixed(0)} / ${median(rss['pull-1g'] ?? []).toFixed(0)} / ${median(rss['pull-4g'] ?? []).toFixed(0)} MiB`,
       '<= 128 MiB, flat',
+    );
+    note(
+      'peak RSS push / pull real, S3 (radosgw)',
+      `${median(rss['s3-push'] ?? []).toFixed(0)} / ${median(rss['s3-pull'] ?? []).toFixed(0)} MiB (a push holds up to 5 multipart parts of 8 MiB, each kept until S3 answers, for retries)`,
+      '<= 128 MiB',
     );
     note(
       'cold pull from S3 (radosgw) / docker load',
