@@ -4,7 +4,7 @@
  * connections, and a missing tag.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -84,6 +84,25 @@ describe('http remote against nginx', () => {
     const listing = await cli('images', stat);
     assert.equal(listing.code, 6, 'a static server without listing cannot list');
     assert.match(listing.stderr, /cannot list its keys.*UNSUPPORTED/);
+  });
+
+  it('--fill-cache keeps what a pull into one engine downloads: the next pull of it downloads nothing', async () => {
+    const { stat } = await pushedRepo();
+    const cacheDir = join(work, `cache-${++counter}`);
+    await dockerd.docker('rmi', 'web-base:1'); // web-app:1 alone holds its layers now
+    const pullFrom = async (...flags: string[]) => {
+      await dockerd.docker('rmi', 'web-app:1');
+      const pulled = await cli('pull', stat, 'web-app:1', '--json', '--cache-dir', cacheDir, ...flags);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.equal(await inspectId('web-app:1'), app.imageId);
+      return (JSON.parse(pulled.stdout) as { pulled: { bytesDownloaded: number }[] }).pulled[0]?.bytesDownloaded;
+    };
+    const cached = async () => (await readdir(join(cacheDir, 'blobs', 'sha256')).catch(() => [])).sort();
+    assert.ok(((await pullFrom()) ?? 0) > 0);
+    assert.deepEqual(await cached(), [], 'by default, nothing is kept');
+    assert.ok(((await pullFrom('--fill-cache')) ?? 0) > 0);
+    assert.deepEqual(await cached(), app.diffIds.map((d) => d.slice(7)).sort());
+    assert.equal(await pullFrom(), 0, 'every layer came from the cache');
   });
 
   it('delta pull: an engine holding the base gets only the missing layer', async () => {

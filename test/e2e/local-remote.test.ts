@@ -154,7 +154,7 @@ describe('delta load', () => {
     assert.equal(await inspectId('app-b:2.0'), imageB.imageId);
 
     // Empty the engine, then pull again: every layer goes in, each read from the directory
-    // straight into the load (a directory remote into one engine skips the cache).
+    // straight into the load (a pull into one engine skips the cache).
     await dockerd.docker('rmi', 'app-a:1.0', 'app-b:2.0');
     assert.deepEqual(await imageIds(), []);
     const results = new Map<string, string>();

@@ -31,6 +31,12 @@ export interface PullOptions extends EngineSelection, RemoteSelection {
   readonly delegation?: DelegationOptions;
   /** Content-addressed cache of decoded, verified blobs (default ~/.cache/dogestry). */
   readonly cacheDir?: string;
+  /**
+   * Download every missing layer into the cache, even into one engine, so a later pull of it
+   * downloads nothing. By default a pull into one engine streams each layer from the remote
+   * straight into the load, which costs no disk copy and ~65 MiB less peak memory.
+   */
+  readonly fillCache?: boolean;
   readonly onProgress?: ProgressListener;
   /**
    * Parallel downloads into the cache, when several engines share them (default 2: the engine's
@@ -144,7 +150,8 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
   // it. Several engines share one download through the cache. (A layer said to be empty is
   // never read by the load, so it goes through the cache, which checks it.)
   const loading = plans.filter((p) => !p.already);
-  const direct = loading.length === 1 && manifest.layers.every((layer) => layer.encoding === 'none' && layer.size > 0);
+  const direct =
+    !options.fillCache && loading.length === 1 && manifest.layers.every((layer) => layer.encoding === 'none' && layer.size > 0);
   const directs = new Map<string, DirectLayer>();
   const fills = new Map<string, CacheFill>();
   if (direct) {

@@ -36,7 +36,11 @@ IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verifie
     'server-ca': Flags.string({ description: "PEM CA that signed the dogestry servers' certificates: they are then reached over HTTPS" }),
     'cache-dir': Flags.string({
       description:
-        'cache of verified blobs, filled when several engines share a download and read whenever it holds a layer (default: $XDG_CACHE_HOME/dogestry or ~/.cache/dogestry)',
+        'cache of verified blobs, filled when several engines share a download (or with --fill-cache) and read whenever it holds a layer (default: $XDG_CACHE_HOME/dogestry or ~/.cache/dogestry)',
+    }),
+    'fill-cache': Flags.boolean({
+      description:
+        'keep a verified copy of every layer downloaded in the cache, so a later pull of it downloads nothing (into one engine, layers otherwise stream from the remote straight into the load: no disk copy, less memory)',
     }),
   };
 
@@ -58,6 +62,7 @@ IMAGE is name[:tag] or an image-id prefix (4+ hex digits). Every blob is verifie
         ...(flags.as !== undefined ? { as: flags.as } : {}),
         ...(hosts?.length ? { dockerHosts: hosts, ...(delegation ? { delegation } : {}) } : { dockerHost: this.dockerHost(flags) }),
         ...(flags['cache-dir'] ? { cacheDir: flags['cache-dir'] } : {}),
+        ...(flags['fill-cache'] ? { fillCache: true } : {}),
         onProgress: progress.listener,
       });
       progress.finish();
