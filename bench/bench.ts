@@ -21,16 +21,13 @@ import { freePort } from '../test/support/nginx.js';
 import { startRadosgw } from '../test/support/radosgw.js';
 import { buildImageTar, imageTarStream } from '../test/support/synthetic-image.js';
 import { codecRows } from './codecs.js';
+import { median } from './median.js';
 import { buildRealImages, REAL_BASE, REAL_IMAGE, REAL_VARIANT } from './real-image.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DRIVER = process.env.BENCH_DRIVER ?? 'overlay2';
 const MiB = 1024 * 1024;
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
 
 interface Timed {
   seconds: number;

@@ -14,6 +14,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { COMPRESSIONS } from '@dogestry/core';
+import { median } from './median.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -44,12 +45,6 @@ interface Encoding {
 
 /** A tool's encode or decode as a shell pipeline (the tools write to stdout). */
 const tool = (script: string) => ['bash', '-c', script];
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 export async function codecRows(layers: readonly { label: string; path: string }[], scratch: string, rounds = 3): Promise<CodecRow[]> {
   const rows: CodecRow[] = [];

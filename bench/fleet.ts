@@ -17,13 +17,13 @@ import { REPO_ROOT } from '../test/support/dockerd.js';
 import { stopChild } from '../test/support/process.js';
 import { startRadosgw } from '../test/support/radosgw.js';
 import { until } from '../test/support/wait.js';
+import { median } from './median.js';
 import { buildRealImages, REAL_IMAGE } from './real-image.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const HOSTS = 4;
 const TOKEN = 'fleet-bench-token-0123456789abcdef';
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 interface PullReport {

@@ -17,11 +17,11 @@ import { freePort } from '../test/support/nginx.js';
 import { stopChild } from '../test/support/process.js';
 import { startRegistryProcess } from '../test/support/registry-process.js';
 import { until } from '../test/support/wait.js';
+import { median } from './median.js';
 import { buildRealImages, REAL_IMAGE } from './real-image.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function seconds(what: () => Promise<unknown>): Promise<number> {
   await run('sync');
