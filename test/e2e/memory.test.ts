@@ -2,9 +2,9 @@
  * Memory stays bounded however big the image: the real CLI (bin/dogestry, with the node flags
  * it gives push and pull) pushes a 512 MiB image to a directory and pulls it back into an
  * empty engine, each under GNU time, and its peak RSS must stay under the bound. The CLI alone
- * is ~60 MiB before any byte moves (it was ~80 with oclif). These peaked at 116 MiB (push;
- * 127-130 with full GCs alone) and 108-109 MiB (pull); without the collection as it goes
- * (core memory.ts), at ~170 MiB.
+ * is ~60 MiB before any byte moves (it was ~80 with oclif). These peaked at 118 MiB (push,
+ * with its lz4 encoding thread; 112-114 without it) and 104-109 MiB (pull); without the
+ * collection as it goes (core memory.ts), at ~170 MiB.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

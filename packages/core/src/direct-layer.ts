@@ -88,7 +88,7 @@ export class DirectLayer {
         else this.queue[0] = head.subarray(n);
         this.queued -= n;
         this.position += n;
-        bytesPassed(n, lent(head));
+        bytesPassed(n, lent(head) ? 'young' : 'old');
         if (this.queued < AHEAD) this.wake('decoder');
         return n === head.length ? head : head.subarray(0, n);
       }

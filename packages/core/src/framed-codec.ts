@@ -35,6 +35,7 @@ export class FramedCodec {
   constructor(
     makeFramer: (emit: (work: FrameWork) => void) => Framer,
     private readonly output: ByteOutput,
+    private readonly inFlight = IN_FLIGHT,
   ) {
     this.framer = makeFramer((work) => this.waiting.push(work));
   }
@@ -53,11 +54,11 @@ export class FramedCodec {
   }
 
   private startWaiting(): Promise<void> | undefined {
-    while (this.waiting.length > 0 && this.pending < IN_FLIGHT) this.start(this.waiting.shift() as FrameWork);
+    while (this.waiting.length > 0 && this.pending < this.inFlight) this.start(this.waiting.shift() as FrameWork);
     if (this.waiting.length === 0) return undefined;
     return (async () => {
       while (this.waiting.length > 0) {
-        while (this.pending >= IN_FLIGHT && !this.failure) await new Promise<void>((resolve) => (this.wake = resolve));
+        while (this.pending >= this.inFlight && !this.failure) await new Promise<void>((resolve) => (this.wake = resolve));
         if (this.failure) throw this.failure;
         this.start(this.waiting.shift() as FrameWork);
       }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { type Compression, createEncoder, type Encoder } from './compression.js';
 import { DigestMismatchError } from './errors.js';
-import { bytesPassed } from './memory.js';
+import { bytesPassed, type Garbage } from './memory.js';
 import { type StreamHash, streamHash } from './sha256.js';
 import { both, pump } from './streams.js';
 
@@ -33,6 +33,8 @@ export class LayerEncoder {
   storedBytes = 0;
   private readonly hash: StreamHash = streamHash();
   private readonly encoder: Encoder;
+  /** What the chunks leave behind (memory.ts): lz4 copies them to its thread at once. */
+  private readonly garbage: Garbage;
   private nextProgress = PROGRESS_EVERY;
   private resumeBody: (() => void) | undefined;
   private failure: Error | undefined;
@@ -52,13 +54,14 @@ export class LayerEncoder {
       },
     });
     this.encoder = createEncoder(compression, (stored) => this.toBody(stored));
+    this.garbage = compression === 'lz4' ? 'brief' : 'young';
   }
 
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) return Promise.reject(this.failure);
     const hashing = this.hash.update(chunk);
     this.bytes += chunk.length;
-    bytesPassed(chunk.length, true);
+    bytesPassed(chunk.length, this.garbage);
     if (this.onProgress && this.bytes >= this.nextProgress) {
       this.nextProgress = this.bytes + PROGRESS_EVERY;
       this.onProgress(this.bytes);

@@ -4,13 +4,13 @@
  * reused for every block, so a block costs one copy in and one copy out and no allocation but
  * the output's.
  *
- * Both run on the calling thread. Decoding a block is one call (~0.5 ms a MiB). Encoding takes
- * ~2 ms a MiB, so it goes in slices of 64 KiB with the event loop served between them: a push
- * then keeps reading the engine's save while it compresses. (Encoded whole, a MiB at a time,
- * the engine's writes waited on ours: a push of the bench image took 10% longer.)
+ * Both run on the calling thread, one call a block. Decoding takes ~0.5 ms a MiB, on pull's
+ * main thread. Encoding takes ~2.5 ms a MiB, so push calls it on its encoding thread
+ * (encode-thread.ts). (On the main thread, encoding went in slices of 64 KiB with the event
+ * loop served between them, else the engine's writes waited on ours; it still made push's main
+ * thread the limit.)
  */
 import { readFileSync } from 'node:fs';
-import { setImmediate as eventLoopTurn } from 'node:timers/promises';
 import type { BufferPool } from './buffer-pool.js';
 import { FormatError } from './errors.js';
 
@@ -32,9 +32,7 @@ const WASM_PAGE = 64 * 1024;
 const TABLE = 16 * 1024;
 /** The encoder reads up to 16 bytes past its input. */
 const OVERREAD = 16;
-/** Input bytes the encoder takes between turns of the event loop (~0.15 ms of work). */
-const SLICE = 64 * 1024;
-/** The encoder's answer when it paused at the end of a slice. */
+/** The encoder's answer when it paused before `until` (which encodeBlock never asks of it). */
 const MORE = 0xffffffff;
 const REASONS: Record<number, string> = {
   [-1]: 'it ends inside a sequence',
@@ -107,32 +105,23 @@ export function decodeBlock(parts: readonly Buffer[], length: number, size: numb
   return copyOut(memory, dst, size, pool);
 }
 
-/** The encoder's memory is one block's at a time: each call waits for the one before. */
-let turn: Promise<unknown> = Promise.resolve();
-
 /**
- * Encode `parts` (`length` bytes in all) as one LZ4 block of at most `budget` bytes; undefined
- * when the block would take more (the encoder gives up as soon as it knows). `slice`: input
- * bytes between turns of the event loop.
+ * Encode `input` as one LZ4 block into `output`, in at most `output.length` bytes: answers the
+ * block's length, or 0 when it would take more (the encoder gives up as soon as it knows).
+ * Synchronous, ~2.5 ms a MiB: push calls it on its encoding thread (encode-thread.ts).
  */
-export function encodeBlock(parts: readonly Uint8Array[], length: number, budget: number, slice = SLICE): Promise<Buffer | undefined> {
-  const encoded = turn.then(() => encodeInTurn(parts, length, budget, slice));
-  turn = encoded.catch(() => {});
-  return encoded;
-}
-
-async function encodeInTurn(parts: readonly Uint8Array[], length: number, budget: number, slice: number): Promise<Buffer | undefined> {
+export function encodeBlock(input: Uint8Array, output: Uint8Array): number {
   const wasm = (encoder ??= instantiate());
   const state = base;
   const table = state + 16;
   const src = table + TABLE;
-  const dst = align(src + length + OVERREAD);
-  copyParts(memoryOf(wasm, dst + budget), parts, src);
+  const dst = align(src + input.length + OVERREAD);
+  const memory = memoryOf(wasm, dst + output.length);
+  memory.set(input, src);
   new Uint32Array(wasm.memory.buffer, state, 3).fill(0);
-  for (let until = slice; ; until += slice) {
-    const written = wasm.encode(src, length, dst, budget, table, state, until) >>> 0;
-    if (written === 0) return undefined;
-    if (written !== MORE) return copyOut(new Uint8Array(wasm.memory.buffer), dst, written);
-    await eventLoopTurn();
-  }
+  // Never paused: the encoder stops short of `until` = the input's length (lz4-block.c).
+  const written = wasm.encode(src, input.length, dst, output.length, table, state, input.length) >>> 0;
+  if (written === MORE) throw new Error('the lz4 encoder paused where it cannot');
+  output.set(memory.subarray(dst, dst + written));
+  return written;
 }

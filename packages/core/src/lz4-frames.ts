@@ -1,12 +1,12 @@
 /**
  * Layers as a concatenation of independent LZ4 frames (the LZ4 frame format, readable by any
  * lz4 tool). Each 1 MiB segment is one frame of one block: compressed by our own block
- * encoder in WebAssembly (lz4-block.ts: synchronous, its memory reused) where that pays, or
- * stored as uncompressed blocks, which costs no copy and decodes by passing the blocks
- * through (or one copy, for a reader that decodes into a buffer pool). So incompressible data
- * (already compressed files, media, random bytes) moves at memory speed, and compressible data
- * still shrinks. On /usr/bin's 663 MB this encodes in
- * 0.5 s less CPU than lz4-napi's block calls on the thread pool did (see lz4-block.c).
+ * encoder in WebAssembly (lz4-block.ts), on a thread of its own (encode-thread.ts), where that
+ * pays (lz4-segment.ts), or stored as uncompressed blocks, which costs no copy and decodes by
+ * passing the blocks through (or one copy, for a reader that decodes into a buffer pool). So
+ * incompressible data (already compressed files, media, random bytes) moves at memory speed,
+ * and compressible data still shrinks. On /usr/bin's 663 MB this encodes in 0.5 s less CPU
+ * than lz4-napi's block calls on the thread pool did (see lz4-block.c).
  *
  * Decoding walks the frame format here and hands each compressed block of a frame with
  * independent blocks to the same module's decoder, whose output goes to a fresh buffer or one
@@ -18,9 +18,10 @@
  */
 import { createRequire } from 'node:module';
 import type { BufferPool } from './buffer-pool.js';
+import { SegmentEncoder } from './encode-thread.js';
 import { FormatError } from './errors.js';
 import { FixedSizeFramer, type Framer, type FrameWork, joined } from './framed-codec.js';
-import { copyParts, decodeBlock, encodeBlock } from './lz4-block.js';
+import { copyParts, decodeBlock } from './lz4-block.js';
 
 // Native and WebAssembly code load on first use, not with the CLI.
 const require = createRequire(import.meta.url);
@@ -31,10 +32,6 @@ const lz4napi = (): Lz4Napi => (napi ??= require('lz4-napi') as Lz4Napi);
 export const LZ4_MAGIC = 0x184d2204;
 /** Uncompressed bytes per frame: memory in flight stays small and frames decode independently. */
 export const SEGMENT = 1024 * 1024;
-/** Keep a compressed frame only if it saves at least 1/8 of the segment. */
-const WORTH = 7 / 8;
-/** Bytes at the start of a segment compressed first, to see whether the whole is worth it. */
-const SAMPLE = 64 * 1024;
 /** Our frames: version 01, independent blocks, no checksums; max block size 4 MiB. */
 const FLG = 0x60;
 const BD = 0x70;
@@ -53,42 +50,27 @@ const FRAME_HEADER = (() => {
 const END_MARK = Buffer.alloc(4);
 
 /**
- * The adaptive encoder's framer: 1 MiB segments, each compressed or raw (see the file
- * comment). After a segment stored raw, the next one's first 64 KiB are compressed first:
- * where they do not shrink, it is stored raw for 1/16 of the cost of compressing it whole.
- * While segments compress, none is sampled (a sample would be 1/16 more work each).
+ * The adaptive encoder's framer: 1 MiB segments, each compressed or raw as lz4-segment.ts
+ * decides, on the encoding thread (encode-thread.ts).
  */
 export function lz4Segmenter(emit: (work: FrameWork) => void): Framer {
-  let lastRaw = true;
-  // Segments are encoded one after another, each judged on what the one before was: the same
-  // input is always stored the same way.
-  let previous: Promise<unknown> = Promise.resolve();
-  return new FixedSizeFramer(SEGMENT, emit, (parts, length) => () => {
-    const frame = previous.then(async () => {
-      if (lastRaw && length > SAMPLE && !(await encodeBlock(firstBytes(parts, SAMPLE), SAMPLE, worth(SAMPLE)))) {
-        return rawFrame(parts);
-      }
-      const block = await encodeBlock(parts, length, worth(length));
-      lastRaw = !block;
-      return block ? compressedFrame(block, length) : rawFrame(parts);
-    });
-    previous = frame.catch(() => {});
-    return frame;
+  const encoder = new SegmentEncoder();
+  const framer = new FixedSizeFramer(SEGMENT, emit, (parts, length) => {
+    // Sent now, in order; the frame waits for its answer when its turn comes.
+    const block = encoder.encode(parts, length);
+    block.catch(() => {}); // awaited by the frame's work
+    return async () => {
+      const encoded = await block;
+      return encoded ? compressedFrame(encoded, length) : rawFrame(parts);
+    };
   });
-}
-
-/** The most a compressed block of `length` bytes may take and be kept. */
-const worth = (length: number) => Math.floor(length * WORTH);
-
-/** The first `n` bytes of `parts` (which hold at least that many), as views. */
-function firstBytes(parts: readonly Buffer[], n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const part of parts) {
-    if (n <= 0) break;
-    out.push(part.length <= n ? part : part.subarray(0, n));
-    n -= part.length;
-  }
-  return out;
+  return {
+    write: (chunk) => framer.write(chunk),
+    end: () => {
+      framer.end();
+      encoder.close();
+    },
+  };
 }
 
 /**

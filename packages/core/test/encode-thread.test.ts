@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { DogestryError } from '@dogestry/core';
+import { encodingThread, SegmentEncoder } from '../src/encode-thread.ts';
+import { encodeSegment, worth } from '../src/lz4-segment.ts';
+
+const SEGMENT = 1024 * 1024;
+
+/** A segment of compressible text. */
+const text = (seed: number) =>
+  Buffer.from(Array.from({ length: SEGMENT / 16 }, (_, i) => `line ${(i * seed) % 977} of file ${seed}\n`).join('')).subarray(0, SEGMENT);
+/** 64 KiB that do not compress, then bytes that do: the sample decides, after a raw segment. */
+const mixed = (seed: number) => Buffer.concat([randomBytes(64 * 1024), text(seed)]).subarray(0, SEGMENT);
+
+/** How a segment is stored, in short: its block's digest, or `raw` (a failed comparison of whole blocks takes minutes to print). */
+const stored = (block: Buffer | undefined) => (block ? createHash('sha256').update(block).digest('hex') : 'raw');
+
+/** What one thread does with `segments` in order: each judged on the one before (lz4-segment.ts). */
+function expected(segments: readonly Buffer[]): string[] {
+  let afterRaw = true;
+  return segments.map((segment) => {
+    const output = new Uint8Array(worth(segment.length));
+    const written = encodeSegment(segment, afterRaw, output);
+    afterRaw = written === 0;
+    return stored(written > 0 ? Buffer.from(output.subarray(0, written)) : undefined);
+  });
+}
+
+/** `segment` in three unequal parts, as a socket delivers it. */
+const cut = (segment: Buffer) => [segment.subarray(0, 1000), segment.subarray(1000, 700_000), segment.subarray(700_000)];
+
+/** CPU ticks (user + system) of each of this process's threads, by thread name. */
+function threadTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const task of readdirSync('/proc/self/task')) {
+    const name = readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim();
+    const fields = readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const own = task === String(process.pid) ? 'main' : name;
+    ticks.set(own, (ticks.get(own) ?? 0) + Number(fields[11]) + Number(fields[12]));
+  }
+  return ticks;
+}
+
+// A thread that never answers would hang a test: each fails after 30 s instead.
+describe('lz4 encoding thread', { timeout: 30_000 }, () => {
+  it('stores each stream as one thread would, in order, however streams interleave and segments arrive', async () => {
+    // After a raw segment the mixed one is sampled and stored raw; after a compressed one it is compressed.
+    const a = [randomBytes(SEGMENT), mixed(1), text(2), mixed(3), randomBytes(SEGMENT), text(4).subarray(0, 300_000)];
+    const b = [text(5), mixed(6), randomBytes(SEGMENT), randomBytes(SEGMENT), mixed(7), text(8)];
+    const wantA = expected(a);
+    const wantB = expected(b);
+    assert.deepEqual(
+      wantA.map((block) => block !== 'raw'),
+      [false, false, true, true, false, true],
+      'the sample decides a mixed segment by the one before',
+    );
+    assert.deepEqual(
+      wantB.map((block) => block !== 'raw'),
+      [true, true, false, false, false, true],
+    );
+    // Every segment of both streams is sent before the first answer comes.
+    const [encoderA, encoderB] = [new SegmentEncoder(), new SegmentEncoder()];
+    const sent = a.flatMap((segment, i) => [
+      encoderA.encode(cut(segment), segment.length),
+      encoderB.encode(cut(b[i] as Buffer), (b[i] as Buffer).length),
+    ]);
+    const got = (await Promise.all(sent)).map(stored);
+    assert.deepEqual(
+      got.filter((_, i) => i % 2 === 0),
+      wantA,
+    );
+    assert.deepEqual(
+      got.filter((_, i) => i % 2 === 1),
+      wantB,
+    );
+    // Answered one by one, as a frame at a time does: the thread is told how the last one went.
+    const one = new SegmentEncoder();
+    for (const [i, segment] of a.entries())
+      assert.equal(stored(await one.encode([segment], segment.length)), wantA[i], `segment ${i}, alone`);
+    encoderA.close();
+    encoderB.close();
+    one.close();
+  });
+
+  it('spends the CPU on its own thread, not the main one', async () => {
+    // Real bytes, which take the encoder real work: node's own executable.
+    const real = readFileSync(process.execPath).subarray(0, 48 * SEGMENT);
+    const segments = Array.from({ length: real.length / SEGMENT }, (_, i) => real.subarray(i * SEGMENT, (i + 1) * SEGMENT));
+    const encoder = new SegmentEncoder();
+    await encoder.encode([text(1)], SEGMENT); // started
+    const before = threadTicks();
+    // Two at a time, as push sends them (a frame waits while the next is cut).
+    let previous: Promise<unknown> = Promise.resolve();
+    for (const segment of segments) {
+      const sent = encoder.encode([segment], SEGMENT);
+      await previous;
+      previous = sent;
+    }
+    await previous;
+    const after = threadTicks();
+    const spent = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    assert.ok(spent('dogestry lz4 en') >= 5, `the encoding thread spent ${spent('dogestry lz4 en')} ticks`);
+    assert.ok(spent('main') * 3 < spent('dogestry lz4 en'), `main ${spent('main')} ticks, encoder ${spent('dogestry lz4 en')}`);
+    encoder.close();
+  });
+
+  it('fails what it was given when it stops (retryable), and the next segment starts another', async () => {
+    const encoder = new SegmentEncoder();
+    await encoder.encode([text(1)], SEGMENT);
+    const pending = [1, 2, 3, 4].map((seed) => encoder.encode([text(seed)], SEGMENT));
+    await (encodingThread() as NonNullable<ReturnType<typeof encodingThread>>).terminate();
+    for (const result of await Promise.allSettled(pending)) {
+      // The first may have been answered before the thread stopped; the others were not.
+      if (result.status === 'fulfilled') continue;
+      const error = result.reason as DogestryError;
+      assert.equal(error.code, 'DOGESTRY');
+      assert.equal(error.retryable, true);
+      assert.match(error.message, /lz4 encoding thread stopped .*try again/);
+    }
+    assert.ok(
+      (await Promise.allSettled(pending)).some((result) => result.status === 'rejected'),
+      'segments waiting failed',
+    );
+    assert.equal(stored(await new SegmentEncoder().encode([text(9)], SEGMENT)), expected([text(9)])[0]);
+  });
+
+  it('ends after two idle seconds, and starts again for the next segment', async () => {
+    const encoder = new SegmentEncoder();
+    await encoder.encode([text(1)], SEGMENT);
+    assert.ok(encodingThread(), 'running after a segment');
+    await sleep(2300);
+    assert.equal(encodingThread(), undefined, 'ended when idle');
+    // The new thread is told how the stream's last segment was stored: after a compressed one, a
+    // mixed segment is compressed whole, not judged on its sample.
+    const next = mixed(2);
+    assert.equal(stored(await encoder.encode([next], SEGMENT)), expected([text(1), next])[1]);
+    assert.ok(encodingThread(), 'running again');
+  });
+
+  it('holds a process open while it encodes, and not once it is idle', async () => {
+    // Nothing but the encoding keeps this process alive: it must print, then exit at once.
+    const script = `
+      import { SegmentEncoder } from '${new URL('../src/encode-thread.ts', import.meta.url).href}';
+      const block = await new SegmentEncoder().encode([Buffer.alloc(${SEGMENT}, 'a')], ${SEGMENT});
+      console.log(block.length, Date.now());`;
+    const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, '--input-type=module', '-e', script]);
+    const exited = Date.now();
+    const [length, printed] = stdout.trim().split(' ').map(Number);
+    assert.ok((length as number) > 0 && (length as number) < 10_000, `a block of ${length} bytes`);
+    assert.ok(
+      exited - (printed as number) < 1500,
+      `exited ${exited - (printed as number)} ms after its answer (the thread idles for 2000)`,
+    );
+  });
+});
