@@ -7,24 +7,30 @@
  * Here the main thread copies each 1 MiB segment into a buffer it hands to the thread
  * (transferred, not copied, and given back with the answer for the next segment), with one for
  * the block, and goes on reading while the thread encodes. A segment stored raw is stored from
- * the engine's own chunks, as before: no copy is kept. Segments queue on the thread: each is judged on the one
- * before (lz4-segment.ts), which the thread has just done, so the main thread need not wait
- * for one answer before it sends the next segment. (Memory shared with the thread costs ~5x
- * as much to copy in and out of: V8 copies a SharedArrayBuffer's bytes with relaxed atomics,
- * ~0.13 ms a MiB against ~0.025 for an ArrayBuffer's.)
+ * the engine's own chunks, as before: no copy is kept. Segments queue on the thread: each is
+ * judged on the one before (lz4-segment.ts), which the thread has just done, so the main
+ * thread need not wait for one answer before it sends the next segment. (Memory shared with
+ * the thread costs ~5x as much to copy in and out of: V8 copies a SharedArrayBuffer's bytes
+ * with relaxed atomics, ~0.13 ms a MiB against ~0.025 for an ArrayBuffer's.)
  *
  * One thread for the process, started by the first segment. It holds the process open only
  * while it has segments, and ends after IDLE ms without any, so a library user's process keeps
- * no thread (a worker thread costs ~13 MiB) between pushes.
+ * no thread (a worker thread costs ~13 MiB) between pushes. With one core, no thread at all.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EncodeReply, EncodeRequest } from './encode-thread-entry.js';
 import { DogestryError } from './errors.js';
 import { copyParts } from './lz4-block.js';
-import { worth } from './lz4-segment.js';
+import { encodeSegment, worth } from './lz4-segment.js';
 
 /** How long the thread waits for another segment before it ends. */
 const IDLE = 2000;
+/**
+ * With one core a thread has no core of its own to run on and still costs its memory: there,
+ * segments are encoded in place, one call each (as sha256.ts hashes in place below 3 cores).
+ */
+const IN_PLACE = availableParallelism() < 2;
 
 /** The thread stopped before it answered. */
 type Failure = { readonly stopped: Error };
@@ -94,6 +100,7 @@ export class SegmentEncoder {
 
   /** The segment `parts` (`length` bytes in all) as one LZ4 block, or undefined: store it raw. */
   async encode(parts: readonly Uint8Array[], length: number): Promise<Buffer | undefined> {
+    if (IN_PLACE) return this.encodeInPlace(parts, length);
     const current = running();
     clearTimeout(current.idle);
     const input = take(inputs, length);
@@ -129,6 +136,18 @@ export class SegmentEncoder {
     outputs.push(reply.output);
     // As thrown on the thread (an encoder that did not load is our installation's fault: lz4-block.ts).
     if ('error' in reply) throw Object.assign(new Error(reply.error), reply.code ? { code: reply.code } : {});
+    this.lastRaw = !block;
+    return block;
+  }
+
+  private encodeInPlace(parts: readonly Uint8Array[], length: number): Buffer | undefined {
+    const input = take(inputs, length);
+    const output = take(outputs, worth(length));
+    copyParts(new Uint8Array(input), parts, 0);
+    const written = encodeSegment(new Uint8Array(input, 0, length), this.lastRaw, new Uint8Array(output));
+    const block = written > 0 ? Buffer.from(new Uint8Array(output, 0, written)) : undefined;
+    inputs.push(input);
+    outputs.push(output);
     this.lastRaw = !block;
     return block;
   }

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -158,5 +161,42 @@ describe('lz4 encoding thread', { timeout: 30_000 }, () => {
       exited - (printed as number) < 1500,
       `exited ${exited - (printed as number)} ms after its answer (the thread idles for 2000)`,
     );
+  });
+});
+
+describe('lz4 encoding with one core', { timeout: 30_000 }, () => {
+  it('encodes in place, with no thread, and stores what the thread would', async () => {
+    // taskset leaves the child one core: availableParallelism() is then 1.
+    const segments = [randomBytes(SEGMENT), mixed(1), text(2), mixed(3)];
+    const dir = await mkdtemp(join(tmpdir(), 'dogestry-one-core-'));
+    const file = join(dir, 'segments');
+    await writeFile(file, Buffer.concat(segments));
+    const script = `
+      import { createHash } from 'node:crypto';
+      import { readFileSync } from 'node:fs';
+      import { availableParallelism } from 'node:os';
+      import { encodingThread, SegmentEncoder } from '${new URL('../src/encode-thread.ts', import.meta.url).href}';
+      const all = readFileSync(process.argv[1]);
+      const encoder = new SegmentEncoder();
+      const stored = [];
+      for (let at = 0; at < all.length; at += ${SEGMENT}) {
+        const block = await encoder.encode([all.subarray(at, at + ${SEGMENT})], ${SEGMENT});
+        stored.push(block ? createHash('sha256').update(block).digest('hex') : 'raw');
+      }
+      console.log(JSON.stringify({ cores: availableParallelism(), thread: !!encodingThread(), stored }));`;
+    const { stdout } = await promisify(execFile)('taskset', [
+      '-c',
+      '0',
+      process.execPath,
+      ...process.execArgv,
+      '--input-type=module',
+      '-e',
+      script,
+      file,
+    ]).finally(() => rm(dir, { recursive: true, force: true }));
+    const answer = JSON.parse(stdout) as { cores: number; thread: boolean; stored: string[] };
+    assert.equal(answer.cores, 1);
+    assert.equal(answer.thread, false, 'no thread started');
+    assert.deepEqual(answer.stored, expected(segments));
   });
 });
