@@ -10,7 +10,7 @@ export interface Framer {
   end(): void;
 }
 
-/** Frames being worked on at once (zstd's and gzip's on libuv's thread pool). */
+/** Frames being worked on at once, unless the codec says otherwise (zstd's and gzip's run on libuv's thread pool). */
 const IN_FLIGHT = 3;
 /**
  * Readers (stream buffers, pipeline() stages) count chunks as well as bytes, so whole 1 MiB
@@ -19,9 +19,9 @@ const IN_FLIGHT = 3;
 const OUTPUT_SLICE = 256 * 1024;
 
 /**
- * Runs the work of each frame a framer cuts, with up to IN_FLIGHT frames at a time, and hands
+ * Runs the work of each frame a framer cuts, with up to `inFlight` frames at a time, and hands
  * the outputs to `output` in input order, each as soon as it and those before it are done.
- * Push-style: `write` returns a promise only when IN_FLIGHT frames are already pending, so a
+ * Push-style: `write` returns a promise only when `inFlight` frames are already pending, so a
  * caller's per-chunk cost is a synchronous call.
  */
 export class FramedCodec {
