@@ -52,16 +52,16 @@ export class BlobCache {
   }
 
   /**
-   * Whether a blob of `size` bytes is cached under `hex` (its hash is checked as it is read).
-   * A file of another size there is damaged: it is removed, and `emit` told.
+   * The size of the blob cached under `hex`, if one is there (its hash is checked as it is
+   * read); `size`, where known, is the size it must have. A file of another size is damaged:
+   * it is removed, and `emit` told.
    */
-  async holds(hex: string, size: number, emit?: ProgressListener): Promise<boolean> {
+  async held(hex: string, size?: number, emit?: ProgressListener): Promise<number | undefined> {
     const found = await stat(this.path(hex)).catch(() => undefined);
-    if (!found) return false;
-    if (found.size === size) return true;
+    if (!found || size === undefined || found.size === size) return found?.size;
     emit?.({ type: 'repair', key: this.path(hex), reason: `cached blob is ${found.size} bytes, not ${size}` });
     await this.evict(hex);
-    return false;
+    return undefined;
   }
 
   /** Remove a blob found damaged. */
@@ -142,9 +142,10 @@ export class CacheFill {
   async fetch(remote: Remote, emit?: ProgressListener, stop?: AbortSignal): Promise<{ downloaded: boolean; bytes: number }> {
     try {
       stop?.throwIfAborted();
-      // A compressed source's tar is as long as its cached copy, if there is one.
-      this.length ??= (await stat(this.cache.path(this.hex)).catch(() => undefined))?.size;
-      if (this.length !== undefined && (await this.cache.holds(this.hex, this.length, emit))) {
+      // A compressed source's tar (length not yet known) is as long as its cached copy, if any.
+      const cached = await this.cache.held(this.hex, this.length, emit);
+      if (cached !== undefined) {
+        this.length = cached;
         // Its hash is checked as a load reads it (see reader), which reads every byte anyway.
         this.fromCache = true;
         this.settle();

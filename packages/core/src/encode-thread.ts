@@ -78,9 +78,8 @@ function running(): Thread {
   return started;
 }
 
-/** End the thread if it is still idle: the next segment starts another. */
+/** End the idle thread (a new segment clears its timer first): the next segment starts another. */
 function retire(idle: Thread): void {
-  if (idle.waiting.length > 0) return;
   if (thread === idle) thread = undefined;
   void idle.worker.terminate();
 }
@@ -89,6 +88,21 @@ function retire(idle: Thread): void {
 function take(pool: ArrayBuffer[], size: number): ArrayBuffer {
   const at = pool.findIndex((buffer) => buffer.byteLength >= size);
   return at >= 0 ? (pool.splice(at, 1)[0] as ArrayBuffer) : new ArrayBuffer(size);
+}
+
+/** A segment's `parts` copied into a given-back buffer, with one for its block. */
+function staged(parts: readonly Uint8Array[], length: number): { input: ArrayBuffer; output: ArrayBuffer } {
+  const input = take(inputs, length);
+  copyParts(new Uint8Array(input), parts, 0);
+  return { input, output: take(outputs, worth(length)) };
+}
+
+/** The block in `output` (`written` bytes; 0: none, store it raw) copied out, and both buffers given back. */
+function unstaged(input: ArrayBuffer, output: ArrayBuffer, written: number): Buffer | undefined {
+  const block = written > 0 ? Buffer.from(new Uint8Array(output, 0, written)) : undefined;
+  inputs.push(input);
+  outputs.push(output);
+  return block;
 }
 
 /** The segments of one layer, encoded on the thread in the order given. */
@@ -103,9 +117,7 @@ export class SegmentEncoder {
     if (IN_PLACE) return this.encodeInPlace(parts, length);
     const current = running();
     clearTimeout(current.idle);
-    const input = take(inputs, length);
-    const output = take(outputs, worth(length));
-    copyParts(new Uint8Array(input), parts, 0);
+    const { input, output } = staged(parts, length);
     const reply = await new Promise<EncodeReply | Failure>((resolve) => {
       current.waiting.push(resolve);
       // Held open while it encodes: a caller's promise alone does not keep node running.
@@ -131,9 +143,7 @@ export class SegmentEncoder {
         retryable: true,
       });
     }
-    const block = 'written' in reply && reply.written > 0 ? Buffer.from(new Uint8Array(reply.output, 0, reply.written)) : undefined;
-    inputs.push(reply.input);
-    outputs.push(reply.output);
+    const block = unstaged(reply.input, reply.output, 'written' in reply ? reply.written : 0);
     // As thrown on the thread (an encoder that did not load is our installation's fault: lz4-block.ts).
     if ('error' in reply) throw Object.assign(new Error(reply.error), reply.code ? { code: reply.code } : {});
     this.lastRaw = !block;
@@ -141,13 +151,8 @@ export class SegmentEncoder {
   }
 
   private encodeInPlace(parts: readonly Uint8Array[], length: number): Buffer | undefined {
-    const input = take(inputs, length);
-    const output = take(outputs, worth(length));
-    copyParts(new Uint8Array(input), parts, 0);
-    const written = encodeSegment(new Uint8Array(input, 0, length), this.lastRaw, new Uint8Array(output));
-    const block = written > 0 ? Buffer.from(new Uint8Array(output, 0, written)) : undefined;
-    inputs.push(input);
-    outputs.push(output);
+    const { input, output } = staged(parts, length);
+    const block = unstaged(input, output, encodeSegment(new Uint8Array(input, 0, length), this.lastRaw, new Uint8Array(output)));
     this.lastRaw = !block;
     return block;
   }

@@ -24,7 +24,7 @@ interface Lz4BlockModule {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly __heap_base: { readonly value: number };
   decode(src: number, srcLength: number, dst: number, dstCapacity: number): number;
-  encode(src: number, srcLength: number, dst: number, dstCapacity: number, table: number, state: number, until: number): number;
+  encode(src: number, srcLength: number, dst: number, dstCapacity: number, table: number): number;
 }
 
 const WASM_PAGE = 64 * 1024;
@@ -32,8 +32,6 @@ const WASM_PAGE = 64 * 1024;
 const TABLE = 16 * 1024;
 /** The encoder reads up to 16 bytes past its input. */
 const OVERREAD = 16;
-/** The encoder's answer when it paused before `until` (which encodeBlock never asks of it). */
-const MORE = 0xffffffff;
 const REASONS: Record<number, string> = {
   [-1]: 'it ends inside a sequence',
   [-2]: 'it decodes to more bytes than its frame says',
@@ -112,16 +110,12 @@ export function decodeBlock(parts: readonly Buffer[], length: number, size: numb
  */
 export function encodeBlock(input: Uint8Array, output: Uint8Array): number {
   const wasm = (encoder ??= instantiate());
-  const state = base;
-  const table = state + 16;
+  const table = base;
   const src = table + TABLE;
   const dst = align(src + input.length + OVERREAD);
   const memory = memoryOf(wasm, dst + output.length);
   memory.set(input, src);
-  new Uint32Array(wasm.memory.buffer, state, 3).fill(0);
-  // Never paused: the encoder stops short of `until` = the input's length (lz4-block.c).
-  const written = wasm.encode(src, input.length, dst, output.length, table, state, input.length) >>> 0;
-  if (written === MORE) throw new Error('the lz4 encoder paused where it cannot');
+  const written = wasm.encode(src, input.length, dst, output.length, table);
   output.set(memory.subarray(dst, dst + written));
   return written;
 }

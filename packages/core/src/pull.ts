@@ -162,7 +162,7 @@ async function pullOnce(options: PullOptions): Promise<PullResult> {
     for (const [i, diffId] of diffIds.entries()) {
       if (i < present || directs.has(diffId) || fills.has(diffId)) continue;
       const { size } = manifest.layers[i] as { size: number };
-      if (await cache.holds(hexOf(diffId), size, emit)) {
+      if ((await cache.held(hexOf(diffId), size, emit)) !== undefined) {
         fills.set(diffId, cache.fill(hexOf(diffId), size));
         continue;
       }

@@ -174,50 +174,24 @@ static inline u8 *put_length(u8 *op, u32 n) {
   return op;
 }
 
-/* What encode answers when it paused at `until` and should be called again to go on. */
-#define MORE 0xffffffffu
-
 /*
  * Encode [src, src + srcLen) as one block into [dst, dst + dstCap), using the 16 KiB at
  * `table` as scratch. Answers the block's length, or 0 when it would not fit in dstCap: the
  * caller passes the most a block may take and be worth keeping, so input that does not
  * compress is given up on as soon as that is clear. Reads up to 16 bytes past srcLen (they
  * must be addressable; they never reach the output).
- *
- * It pauses at the first sequence that would start at or after src + until, answering MORE
- * with where it is in `state` (three words: the next position to search from, the first byte
- * not yet written, the bytes written), and goes on from there when called again with the same
- * arguments and a later `until`: so a caller on an event loop can serve its I/O between
- * slices of a block. state[0] is 0 to start a block.
  */
-__attribute__((export_name("encode"))) u32 encode(const u8 *src, u32 srcLen, u8 *dst, u32 dstCap, u32 *table, u32 *state,
-                                                  u32 until) {
+__attribute__((export_name("encode"))) u32 encode(const u8 *src, u32 srcLen, u8 *dst, u32 dstCap, u32 *table) {
   const u8 *const iend = src + srcLen;
   const u8 *const startLimit = iend - MATCH_START_LIMIT;
   const u8 *const matchEnd = iend - LAST_LITERALS;
-  const u8 *const pause = src + until;
   u8 *const oend = dst + dstCap;
-  const u8 *ip;
-  const u8 *anchor; /* the first byte not yet written */
-  u8 *op;
-  if (state[0] == 0) {
-    __builtin_memset(table, 0, sizeof(u32) << HASH_LOG);
-    ip = src + 1;
-    anchor = src;
-    op = dst;
-  } else {
-    ip = src + state[0];
-    anchor = src + state[1];
-    op = dst + state[2];
-  }
+  const u8 *ip = src + 1;
+  const u8 *anchor = src; /* the first byte not yet written */
+  u8 *op = dst;
+  __builtin_memset(table, 0, sizeof(u32) << HASH_LOG);
   if (srcLen > MATCH_START_LIMIT) {
     for (;;) {
-      if (ip >= pause) {
-        state[0] = (u32)(ip - src);
-        state[1] = (u32)(anchor - src);
-        state[2] = (u32)(op - dst);
-        return MORE;
-      }
       /* Look for a 4-byte sequence seen before within reach, striding faster while none is. */
       const u8 *match;
       const u8 *next = ip;
