@@ -361,10 +361,14 @@ describe('the pull cache', () => {
     const file = path(imageA.diffIds[2] as string);
     await truncate(file, 10);
     const engine = new FakeEngine();
-    const events: string[] = [];
-    await pull({ remote, engine, image: 'app-a:1.0', cacheDir, onProgress: (e) => events.push(e.type) });
+    const repairs: string[] = [];
+    await pull({ remote, engine, image: 'app-a:1.0', cacheDir, onProgress: (e) => e.type === 'repair' && repairs.push(e.reason) });
     assert.deepEqual(engine.loaded, [imageA.imageId]);
-    assert.ok(events.includes('repair'));
+    // Found by its size, before any byte of it is read (the hash check would catch it later).
+    assert.ok(
+      repairs.some((reason) => reason.startsWith('cached blob is 10 bytes')),
+      repairs.join('; '),
+    );
     await assert.rejects(readFile(file), { code: 'ENOENT' });
   });
 
