@@ -137,9 +137,11 @@ describe('lz4 encoding thread', { timeout: 30_000 }, () => {
   it('ends after two idle seconds, and starts again for the next segment', async () => {
     const encoder = new SegmentEncoder();
     await encoder.encode([text(1)], SEGMENT);
-    assert.ok(encodingThread(), 'running after a segment');
+    const first = encodingThread();
+    assert.ok(first, 'running after a segment');
     await sleep(2300);
     assert.equal(encodingThread(), undefined, 'ended when idle');
+    assert.equal(first.threadId, -1, 'its thread exited');
     // The new thread is told how the stream's last segment was stored: after a compressed one, a
     // mixed segment is compressed whole, not judged on its sample.
     const next = mixed(2);
