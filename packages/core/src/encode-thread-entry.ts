@@ -30,6 +30,9 @@ export type EncodeReply = { readonly input: ArrayBuffer; readonly output: ArrayB
   | { readonly error: string; readonly code?: string | undefined }
 );
 
+/** The thread's first message: its code is loaded, and it takes segments. */
+export type EncodeReady = 'ready';
+
 const port = parentPort;
 if (!port) throw new Error('encode-thread-entry runs as a worker thread only');
 /** The streams whose last segment was compressed (the others were stored raw, or are new). */
@@ -51,3 +54,4 @@ port.on('message', (request: EncodeRequest) => {
   }
   port.postMessage(reply, [input, output]);
 });
+port.postMessage('ready' satisfies EncodeReady);

@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { DogestryError } from '@dogestry/core';
-import { encodingThread, SegmentEncoder } from '../src/encode-thread.ts';
+import { encodingThread, encodingThreadReady, inPlace, SegmentEncoder } from '../src/encode-thread.ts';
 import { encodeSegment, worth } from '../src/lz4-segment.ts';
 
 const SEGMENT = 1024 * 1024;
@@ -67,7 +68,8 @@ describe('lz4 encoding thread', { timeout: 30_000 }, () => {
       wantB.map((block) => block !== 'raw'),
       [true, true, false, false, false, true],
     );
-    // Every segment of both streams is sent before the first answer comes.
+    // Every segment of both streams is sent to the started thread before the first answer comes.
+    await encodingThreadReady();
     const [encoderA, encoderB] = [new SegmentEncoder(), new SegmentEncoder()];
     const sent = a.flatMap((segment, i) => [
       encoderA.encode(cut(segment), segment.length),
@@ -96,7 +98,7 @@ describe('lz4 encoding thread', { timeout: 30_000 }, () => {
     const real = readFileSync(process.execPath).subarray(0, 48 * SEGMENT);
     const segments = Array.from({ length: real.length / SEGMENT }, (_, i) => real.subarray(i * SEGMENT, (i + 1) * SEGMENT));
     const encoder = new SegmentEncoder();
-    await encoder.encode([text(1)], SEGMENT); // started
+    await encodingThreadReady();
     const before = threadTicks();
     // Two at a time, as push sends them (a frame waits while the next is cut).
     let previous: Promise<unknown> = Promise.resolve();
@@ -117,7 +119,9 @@ describe('lz4 encoding thread', { timeout: 30_000 }, () => {
   it('fails what it was given when it stops (retryable), and the next segment starts another', async () => {
     const encoder = new SegmentEncoder();
     await encoder.encode([text(1)], SEGMENT);
-    const pending = [1, 2, 3, 4].map((seed) => encoder.encode([text(seed)], SEGMENT));
+    await encodingThreadReady();
+    // Enough that the thread cannot answer them all before it is stopped, even on a busy machine.
+    const pending = Array.from({ length: 16 }, (_, seed) => encoder.encode([text(seed + 1)], SEGMENT));
     await (encodingThread() as NonNullable<ReturnType<typeof encodingThread>>).terminate();
     for (const result of await Promise.allSettled(pending)) {
       // The first may have been answered before the thread stopped; the others were not.
@@ -142,17 +146,37 @@ describe('lz4 encoding thread', { timeout: 30_000 }, () => {
     await sleep(2300);
     assert.equal(encodingThread(), undefined, 'ended when idle');
     assert.equal(first.threadId, -1, 'its thread exited');
-    // The new thread is told how the stream's last segment was stored: after a compressed one, a
-    // mixed segment is compressed whole, not judged on its sample.
-    const next = mixed(2);
-    assert.equal(stored(await encoder.encode([next], SEGMENT)), expected([text(1), next])[1]);
+    // The next segment starts another (and is encoded in place while it starts)…
+    assert.equal(stored(await encoder.encode([text(3)], SEGMENT)), expected([text(1), text(3)])[1]);
     assert.ok(encodingThread(), 'running again');
+    // …which, once started, is told how the stream's last segment was stored: after a compressed
+    // one, a mixed segment is compressed whole, not judged on its sample.
+    await encodingThreadReady();
+    const next = mixed(2);
+    assert.equal(stored(await encoder.encode([next], SEGMENT)), expected([text(1), text(3), next])[2]);
+  });
+
+  it('encodes in place while its thread starts, then on the thread, storing what one thread would', async () => {
+    await encodingThread()?.terminate(); // a thread to start afresh
+    const segments = [randomBytes(SEGMENT), mixed(1), text(2), mixed(3), randomBytes(SEGMENT), mixed(4)];
+    const encoder = new SegmentEncoder();
+    const before = inPlace;
+    const got: string[] = [];
+    // The first three while the thread starts: each is done before the next is sent.
+    for (const segment of segments.slice(0, 3)) got.push(stored(await encoder.encode([segment], SEGMENT)));
+    assert.equal(inPlace - before, 3, 'encoded in place while the thread started');
+    await encodingThreadReady();
+    got.push(...(await Promise.all(segments.slice(3).map((segment) => encoder.encode([segment], SEGMENT)))).map(stored));
+    assert.equal(inPlace - before, 3, 'the rest on the thread');
+    assert.deepEqual(got, expected(segments));
+    encoder.close();
   });
 
   it('holds a process open while it encodes, and not once it is idle', async () => {
     // Nothing but the encoding keeps this process alive: it must print, then exit at once.
     const script = `
-      import { SegmentEncoder } from '${new URL('../src/encode-thread.ts', import.meta.url).href}';
+      import { encodingThreadReady, SegmentEncoder } from '${new URL('../src/encode-thread.ts', import.meta.url).href}';
+      await encodingThreadReady(); // else the segment is encoded in place while the thread starts
       const block = await new SegmentEncoder().encode([Buffer.alloc(${SEGMENT}, 'a')], ${SEGMENT});
       console.log(block.length, Date.now());`;
     const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, '--input-type=module', '-e', script]);
@@ -199,6 +223,44 @@ describe('lz4 encoding with one core', { timeout: 30_000 }, () => {
     const answer = JSON.parse(stdout) as { cores: number; thread: boolean; stored: string[] };
     assert.equal(answer.cores, 1);
     assert.equal(answer.thread, false, 'no thread started');
+    assert.deepEqual(answer.stored, expected(segments));
+  });
+});
+
+describe('lz4 encoding with a thread that cannot start', { timeout: 30_000 }, () => {
+  it('encodes in place, and starts no thread per segment, when its code is missing', async () => {
+    // An installation (or a bundle) without the thread's file: a copy of the sources lacking it.
+    const dir = await mkdtemp(join(tmpdir(), 'dogestry-no-thread-'));
+    const core = new URL('..', import.meta.url).pathname;
+    await cp(join(core, 'src'), join(dir, 'src'), { recursive: true });
+    await cp(join(core, 'wasm'), join(dir, 'wasm'), { recursive: true });
+    await rm(join(dir, 'src', 'encode-thread-entry.ts'));
+    await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+    const segments = [text(1), mixed(2), randomBytes(SEGMENT)];
+    await writeFile(join(dir, 'segments'), Buffer.concat(segments));
+    const script = `
+      import { createHash } from 'node:crypto';
+      import { readFileSync } from 'node:fs';
+      import { encodingThread, inPlace, SegmentEncoder } from '${pathToFileURL(join(dir, 'src', 'encode-thread.ts')).href}';
+      const all = readFileSync(process.argv[1]);
+      const segments = [0, 1, 2].map((i) => all.subarray(i * ${SEGMENT}, (i + 1) * ${SEGMENT}));
+      const encoder = new SegmentEncoder();
+      const stored = [];
+      const digest = (block) => (block ? createHash('sha256').update(block).digest('hex') : 'raw');
+      stored.push(digest(await encoder.encode([segments[0]], ${SEGMENT})));
+      while (encodingThread()) await new Promise((resolve) => setTimeout(resolve, 20)); // it fails to start
+      for (const segment of segments.slice(1)) stored.push(digest(await encoder.encode([segment], ${SEGMENT})));
+      console.log(JSON.stringify({ inPlace, thread: !!encodingThread(), stored }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      ...process.execArgv,
+      '--input-type=module',
+      '-e',
+      script,
+      join(dir, 'segments'),
+    ]).finally(() => rm(dir, { recursive: true, force: true }));
+    const answer = JSON.parse(stdout) as { inPlace: number; thread: boolean; stored: string[] };
+    assert.equal(answer.thread, false, 'no second thread started');
+    assert.equal(answer.inPlace, 3);
     assert.deepEqual(answer.stored, expected(segments));
   });
 });
