@@ -20,9 +20,11 @@ import { REPO_ROOT } from '../test/support/dockerd.js';
 import { freePort } from '../test/support/nginx.js';
 import { startRadosgw } from '../test/support/radosgw.js';
 import { buildImageTar, imageTarStream } from '../test/support/synthetic-image.js';
-import { codecRows } from './codecs.js';
+import { codecRows, kernelRows } from './codecs.js';
+import { jiffies, type Load, machineLoad } from './machine-load.js';
 import { median } from './median.js';
 import { buildRealImages, REAL_BASE, REAL_IMAGE, REAL_VARIANT } from './real-image.js';
+import { smallImageTimes } from './small-image.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -33,6 +35,8 @@ interface Timed {
   seconds: number;
   rssMiB: number;
   stdout: string;
+  /** The whole machine over the step (every process: ours, the engine, radosgw): see `machineLoad`. */
+  load: Load;
 }
 
 /** No step of a healthy run comes near this: a hang fails the run and names the step. */
@@ -45,6 +49,7 @@ const STEP_DEADLINE_MS = 10 * 60 * 1000;
  */
 async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
   await run('sync');
+  const before = await jiffies();
   const { stdout, stderr } = await run('/usr/bin/time', ['-f', '__TIME__ %e %M', cmd, ...args], {
     env,
     maxBuffer: 64 << 20,
@@ -55,7 +60,7 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = proce
   });
   const m = /__TIME__ ([\d.]+) (\d+)/.exec(stderr);
   if (!m) throw new Error(`no timing from ${cmd}: ${stderr}`);
-  return { seconds: Number(m[1]), rssMiB: Number(m[2]) / 1024, stdout };
+  return { seconds: Number(m[1]), rssMiB: Number(m[2]) / 1024, stdout, load: machineLoad(before, await jiffies()) };
 }
 
 const sh = (script: string, env: NodeJS.ProcessEnv = process.env) => timed('bash', ['-c', script], env);
@@ -151,16 +156,40 @@ async function main(): Promise<void> {
     const add = (k: string, v: number) => (m[k] ??= []).push(v);
     const rss: Record<string, number[]> = {};
     const addRss = (k: string, v: number) => (rss[k] ??= []).push(v);
+    const loads: Record<string, Load[]> = {};
+    const addLoad = (k: string, v: Load) => (loads[k] ??= []).push(v);
+    /** Both at once, timed together (wall seconds until the later ends), with the machine's load over them. */
+    const atOnce = async (a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<{ seconds: number; load: Load }> => {
+      await run('sync');
+      const before = await jiffies();
+      const start = Date.now();
+      await Promise.all([a(), b()]);
+      return { seconds: (Date.now() - start) / 1000, load: machineLoad(before, await jiffies()) };
+    };
+    const rawUpload = (bucket: string, key: string) =>
+      new Upload({
+        client: rgw.client,
+        params: { Bucket: bucket, Key: key, Body: createReadStream(saved) },
+        partSize: 16 * MiB,
+        queueSize: 4,
+      }).done();
+    const rawDownload = async (bucket: string, key: string) => {
+      const got = await rgw.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      await pipeline(got.Body as NodeJS.ReadableStream, new Writable({ write: (_c, _e, cb) => cb() }));
+    };
 
     for (let r = 1; r <= RUNS; r++) {
       console.log(`run ${r}/${RUNS}`);
       const local = join(work, `local-${r}`);
       add('save', (await sh(`docker -H ${host} save ${REAL_IMAGE} > /dev/null`)).seconds);
-      add('floor-save', (await timed(process.execPath, [FLOOR, 'save', host, REAL_IMAGE, join(work, 'floor.tar')])).seconds);
+      const floorSave = await timed(process.execPath, [FLOOR, 'save', host, REAL_IMAGE, join(work, 'floor.tar')]);
+      add('floor-save', floorSave.seconds);
+      addLoad('floor-save', floorSave.load);
       await rm(join(work, 'floor.tar'));
       const push = await dogestry(['push', local, REAL_IMAGE]);
       add('push-local', push.seconds);
       addRss('push-real', push.rssMiB);
+      addLoad('push-local', push.load);
       // The variant: only its top layer is new.
       const v = await dogestry(['push', local, REAL_VARIANT, '--json']);
       const vr = JSON.parse(v.stdout) as { pushed: { layers: { result: string }[] }[] };
@@ -175,11 +204,14 @@ async function main(): Promise<void> {
       await docker('rmi', REAL_BASE).catch(() => undefined);
       add('load', (await sh(`docker -H ${host} load -i ${saved} > /dev/null`)).seconds);
       await docker('rmi', REAL_IMAGE);
-      add('floor-load', (await timed(process.execPath, [FLOOR, 'load', host, saved])).seconds);
+      const floorLoad = await timed(process.execPath, [FLOOR, 'load', host, saved]);
+      add('floor-load', floorLoad.seconds);
+      addLoad('floor-load', floorLoad.load);
       await docker('rmi', REAL_IMAGE);
       const cold = await pullWith(`cache-${r}`, local, REAL_IMAGE);
       add('pull-local', cold.seconds);
       addRss('pull-real', cold.rssMiB);
+      addLoad('pull-local', cold.load);
       // Delta: the engine now holds real/app:1, i.e. all but the variant's changed layer.
       const delta = await pullWith(`cache-d-${r}`, local, REAL_VARIANT);
       add('pull-delta', delta.seconds);
@@ -214,26 +246,38 @@ async function main(): Promise<void> {
       await rgw.createBucket(bucket);
       await run('sync');
       const rawUp = Date.now();
-      await new Upload({
-        client: rgw.client,
-        params: { Bucket: bucket, Key: 'raw.tar', Body: createReadStream(saved) },
-        partSize: 16 * MiB,
-        queueSize: 4,
-      }).done();
+      await rawUpload(bucket, 'raw.tar');
       add('s3-raw-up', (Date.now() - rawUp) / 1000);
       const rawDown = Date.now();
-      const got = await rgw.client.send(new GetObjectCommand({ Bucket: bucket, Key: 'raw.tar' }));
-      await pipeline(got.Body as NodeJS.ReadableStream, new Writable({ write: (_c, _e, cb) => cb() }));
+      await rawDownload(bucket, 'raw.tar');
       add('s3-raw-down', (Date.now() - rawDown) / 1000);
+      // What this machine does with the engine's part and radosgw's part of a push at once: the
+      // save and the raw upload of the saved tar, side by side (their 2 cores shared, as in a push).
+      const upFloor = await atOnce(
+        () => run('bash', ['-c', `docker -H ${host} save ${REAL_IMAGE} > /dev/null`]),
+        () => rawUpload(bucket, 'raw-2.tar'),
+      );
+      add('s3-floor-up', upFloor.seconds);
+      addLoad('s3-floor-up', upFloor.load);
       const env = { ...process.env, ...rgw.env };
       const s3 = rgw.url(bucket, 'repo/');
       const s3Push = await dogestry(['push', s3, REAL_IMAGE], env);
       add('s3-push', s3Push.seconds);
       addRss('s3-push', s3Push.rssMiB);
+      addLoad('s3-push', s3Push.load);
+      // And a pull's: the load of the saved tar beside the raw download.
+      await docker('rmi', REAL_IMAGE);
+      const downFloor = await atOnce(
+        () => run('bash', ['-c', `docker -H ${host} load -i ${saved} > /dev/null`]),
+        () => rawDownload(bucket, 'raw.tar'),
+      );
+      add('s3-floor-down', downFloor.seconds);
+      addLoad('s3-floor-down', downFloor.load);
       await docker('rmi', REAL_IMAGE);
       const s3Pull = await pullWith(`cache-s3-${r}`, s3, REAL_IMAGE, env);
       add('s3-pull', s3Pull.seconds);
       addRss('s3-pull', s3Pull.rssMiB);
+      addLoad('s3-pull', s3Pull.load);
       await rm(local, { recursive: true, force: true });
       for (const c of [`cache-${r}`, `cache-d-${r}`, `cache-s3-${r}`, `cache-link-${r}`])
         await rm(join(work, c), { recursive: true, force: true });
@@ -259,6 +303,9 @@ async function main(): Promise<void> {
       await rm(remote, { recursive: true, force: true });
       await rm(join(work, `cache-${label}`), { recursive: true, force: true });
     }
+
+    console.log('small image…');
+    const small = await smallImageTimes(CLI, host, work);
 
     const ratio = (a: string, b: string) => median(m[a] ?? []) / median(m[b] ?? []);
     const s = (k: string) => `${median(m[k] ?? []).toFixed(2)} s`;
@@ -313,6 +360,24 @@ async function main(): Promise<void> {
       `${((median(m['s3-raw-up'] ?? []) + median(m.save ?? [])) / median(m['s3-push'] ?? [])).toFixed(2)} (${s('s3-push')} vs ${s('s3-raw-up')} + ${s('save')}; raw up ${mibps('s3-raw-up')})`,
       '>= 0.9',
     );
+    /** Median cores busy (of the machine's) and share stolen by the host over a step's runs. */
+    const busy = (k: string) =>
+      `${median((loads[k] ?? []).map((l) => l.cores)).toFixed(2)} of ${cpus().length} cores busy over the step, ${(median((loads[k] ?? []).map((l) => l.stolen)) * 100).toFixed(0)}% stolen`;
+    note(
+      'push to S3 / (docker save and the raw upload of the saved tar, at once)',
+      `${ratio('s3-push', 's3-floor-up').toFixed(2)} (${s('s3-push')}: ${busy('s3-push')}; the pair ${s('s3-floor-up')}: ${busy('s3-floor-up')})`,
+      "report: this machine's floor for a push to S3",
+    );
+    note(
+      'cold pull from S3 / (docker load and the raw download, at once)',
+      `${ratio('s3-pull', 's3-floor-down').toFixed(2)} (${s('s3-pull')}: ${busy('s3-pull')}; the pair ${s('s3-floor-down')}: ${busy('s3-floor-down')})`,
+      "report: this machine's floor for a pull from S3",
+    );
+    note(
+      'machine load over a directory push / its floor; a pull / its floor',
+      `${busy('push-local')} / ${busy('floor-save')}; ${busy('pull-local')} / ${busy('floor-load')}`,
+      'report',
+    );
     note(
       `cold pull over a ${LINK_MIBPS} MiB/s HTTP link / (transfer at that rate, then docker load)`,
       `${(median(m['link-pull'] ?? []) / (median(m['link-transfer'] ?? []) + median(m.load ?? []))).toFixed(2)} (${s('link-pull')} vs ${s('link-transfer')} + ${s('load')})`,
@@ -323,6 +388,17 @@ async function main(): Promise<void> {
       'dogestry --version / node -e 0',
       `${ratio('version', 'node-e0').toFixed(2)} (${ms('version')} vs ${ms('node-e0')}; medians of 11 alternated)`,
       '<= 1.6',
+    );
+    const secs = (x: number) => `${x.toFixed(2)} s`;
+    note(
+      `small image (${(small.bytes / 1e6).toFixed(0)} MB of real files, 2 layers): push / docker save; cold pull / docker load`,
+      `${(small.push / small.save).toFixed(2)} (${secs(small.push)} vs ${secs(small.save)}); ${(small.pull / small.load).toFixed(2)} (${secs(small.pull)} vs ${secs(small.load)}); medians of 5 alternated`,
+      'report: what fixed costs weigh',
+    );
+    note(
+      'no-op push (the remote has the image); dogestry images EMPTY_DIR; node -e 0',
+      `${secs(small.noopPush)}; ${secs(small.imagesEmpty)}; ${secs(small.nodeStart)} (start to exit, medians of 5)`,
+      'report: fixed costs',
     );
 
     // Compression, per real layer: the layers of the saved tar (legacy layout: <id>/layer.tar).
@@ -343,6 +419,23 @@ async function main(): Promise<void> {
       'lz4 encode / decode CPU, all layers / the lz4 tool on the same bytes',
       `${(lz4Cpu('encodeCpu', 'lz4') / lz4Cpu('encodeCpu', 'lz4 tool (-1)')).toFixed(2)} / ${(lz4Cpu('decodeCpu', 'lz4') / lz4Cpu('decodeCpu', 'lz4 tool (-1)')).toFixed(2)} (${lz4Cpu('encodeCpu', 'lz4').toFixed(2)} / ${lz4Cpu('decodeCpu', 'lz4').toFixed(2)} s)`,
       '<= 1.3',
+    );
+    // The kernels alone, on the biggest layer: how much of that is the algorithm, how much WebAssembly.
+    const kernels = await kernelRows(layerFiles[0]?.path as string, work);
+    const k = (name: string) => kernels.find((x) => x.kernel === name) as { encode: number; decode: number; storedMiB: number };
+    const kRatio = (a: string, b: string) => `${(k(a).encode / k(b).encode).toFixed(2)} / ${(k(a).decode / k(b).decode).toFixed(2)}`;
+    const kernelLabels: Record<string, string> = {
+      liblz4: "liblz4, native: the `lz4` tool's library (acceleration 1)",
+      'ours-native': 'ours, native: packages/core/wasm/lz4-block.c built for x86-64',
+      'ours-wasm': 'ours, WebAssembly: the same C as push and pull run it',
+    };
+    const kernelTable = kernels.map(
+      (x) => `| ${kernelLabels[x.kernel]} | ${x.storedMiB.toFixed(1)} MiB | ${x.encode.toFixed(3)} s | ${x.decode.toFixed(3)} s |`,
+    );
+    note(
+      'lz4 kernels alone, layer 1 in memory: ours as WebAssembly / liblz4 (encode / decode)',
+      `${kRatio('ours-wasm', 'liblz4')} (the same C native / liblz4: ${kRatio('ours-native', 'liblz4')}; WebAssembly / native: ${kRatio('ours-wasm', 'ours-native')})`,
+      'report: the floor under the row above',
     );
     const comp = codecs.map(
       (c) => `| ${c.layer} | ${c.codec} | ${c.storedMiB.toFixed(1)} MiB | ${c.encodeCpu.toFixed(2)} s | ${c.decodeCpu.toFixed(2)} s |`,
@@ -369,13 +462,27 @@ Every run, in order (seconds): ${Object.entries(m)
 
 Each figure is one process reading the layer from a file and writing to /dev/null, timed
 by GNU time (user + system, threads included): dogestry's encoder and decoder as push and
-pull run them (bench/codec-run.mjs, node's start included), then the \`lz4\` and \`zstd\`
+pull run them (bench/codec-run.mjs: node's start and the codec's modules, not the whole
+library's, included), then the \`lz4\` and \`zstd\`
 tools on the same bytes; the median of 3 rounds, each encoding taking its turn in every round.
 The \`none\` rows are what node pays to stream the bytes at all.
 
 | layer | encoding | stored | encode CPU | decode CPU |
 |---|---|---|---|---|
 ${comp.join('\n')}
+
+## The lz4 kernels alone
+
+The block encoder and decoder alone, in memory, on ${layerFiles[0]?.label ?? 'layer 1'} in 1 MiB blocks
+(each kept compressed only where that saves 1/8, as push stores it): bench/lz4-kernel.c runs the
+first two natively, bench/lz4-kernel.mjs the third. Each figure is the fastest of 3 passes, in
+CPU seconds; the median of 3 alternated runs. Our C against liblz4, both native, is the
+algorithm; the same C as WebAssembly against native is the platform; what the rows above add
+beyond these is streaming (compare their \`none\` rows) and the process.
+
+| kernel | stored | encode | decode |
+|---|---|---|---|
+${kernelTable.join('\n')}
 `;
     await writeFile(join(REPO_ROOT, 'bench', 'RESULTS.md'), md);
     console.log(md);

@@ -7,8 +7,12 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { parseCompression } from '@dogestry/core';
-import { BufferPool, decode, encoderFor, pipeGivingBack, SEGMENT } from '@dogestry/core/internal';
+// The codec's own modules, not the package's entry points: those load the whole library (the
+// engine client, the transports; ~0.04 s of CPU a process here), which no codec runs. The
+// main table's --version row measures what the CLI's start costs.
+import { BufferPool, pipeGivingBack } from '../packages/core/dist/buffer-pool.js';
+import { decode, encoderFor, parseCompression } from '../packages/core/dist/compression.js';
+import { SEGMENT } from '../packages/core/dist/lz4-frames.js';
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'encode') {

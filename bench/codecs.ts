@@ -3,7 +3,7 @@
  * decode CPU), beside the `lz4` and `zstd` tools on the same bytes: the numbers the default
  * compression is chosen from. Every figure is one process reading a file and writing to
  * /dev/null, timed by GNU time (user + system, threads included): ours (bench/codec-run.mjs,
- * on the built packages, with node's start) exactly as the tools. The `none` rows are what
+ * on the built packages, with node's start and the codec's modules) exactly as the tools. The `none` rows are what
  * node pays to stream the bytes at all. Each figure is the median of `rounds` runs, every
  * encoding taking its turn in each round, so a machine whose speed drifts (this one moves by
  * ±25% within an hour) slows ours and the tools alike: one run each put the same code at
@@ -19,6 +19,8 @@ import { median } from './median.js';
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const CODEC_RUN = join(import.meta.dirname, 'codec-run.mjs');
+const KERNEL_C = join(import.meta.dirname, 'lz4-kernel.c');
+const KERNEL_WASM = join(import.meta.dirname, 'lz4-kernel.mjs');
 
 export interface CodecRow {
   readonly layer: string;
@@ -83,4 +85,40 @@ export async function codecRows(layers: readonly { label: string; path: string }
     await Promise.all(stored.map((file) => rm(file, { force: true })));
   }
   return rows;
+}
+
+/** One lz4 block kernel's pass over a layer in memory: the fastest of the rounds, in CPU seconds. */
+export interface KernelRow {
+  readonly kernel: 'liblz4' | 'ours-native' | 'ours-wasm';
+  readonly encode: number;
+  readonly decode: number;
+  readonly storedMiB: number;
+}
+
+/**
+ * The lz4 kernels alone on one layer, in memory: the `lz4` tool's library, our C built natively,
+ * and our C as the WebAssembly push and pull run (bench/lz4-kernel.c and .mjs). They split what
+ * our codec costs against the tool into the algorithm (our C against the library, both native)
+ * and the platform (the same C as WebAssembly against native). Each kernel's figure is the
+ * median over `rounds` runs (alternated) of the fastest of 3 passes.
+ */
+export async function kernelRows(layer: string, scratch: string, rounds = 3): Promise<KernelRow[]> {
+  const native = join(scratch, 'lz4-kernel');
+  // -O3 for x86-64 with no -march: as Debian builds the tool's library.
+  await run('clang', ['-O3', '-w', '-o', native, KERNEL_C, '-l:liblz4.so.1']);
+  const passes: Record<string, { encode: number[]; decode: number[]; stored: number }> = {};
+  for (let round = 0; round < rounds; round++) {
+    const outputs = [(await run(native, [layer, '3'])).stdout, (await run(process.execPath, [KERNEL_WASM, layer, '3'])).stdout];
+    for (const line of outputs.join('').trim().split('\n')) {
+      const [kernel, encode, decode, stored] = line.split(' ');
+      const entry = (passes[kernel as string] ??= { encode: [], decode: [], stored: Number(stored) });
+      entry.encode.push(Number(encode));
+      entry.decode.push(Number(decode));
+    }
+  }
+  return (['liblz4', 'ours-native', 'ours-wasm'] as const).map((kernel) => {
+    const entry = passes[kernel];
+    if (!entry) throw new Error(`lz4-kernel printed no ${kernel} line`);
+    return { kernel, encode: median(entry.encode), decode: median(entry.decode), storedMiB: entry.stored / MiB };
+  });
 }
