@@ -25,7 +25,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EncodeReady, EncodeReply, EncodeRequest } from './encode-thread-entry.js';
 import { DogestryError } from './errors.js';
-import { copyParts } from './lz4-block.js';
+import { copyParts, releaseEncoder } from './lz4-block.js';
 import { encodeSegment, worth } from './lz4-segment.js';
 
 /** How long the thread waits for another segment before it ends. */
@@ -89,6 +89,7 @@ function running(): Thread {
   };
   void ready.then(() => {
     started.online = true;
+    releaseEncoder(); // the one that encoded in place meanwhile, if any
     // Started, and perhaps given nothing (a stream that ended while it started): idle from now.
     if (started.waiting.length === 0 && thread === started) started.idle = setTimeout(() => retire(started), IDLE).unref();
   });

@@ -104,6 +104,14 @@ export function decodeBlock(parts: readonly Buffer[], length: number, size: numb
 }
 
 /**
+ * Let this thread's encoder go (its ~2 MiB of memory is freed with it): push encodes here only
+ * while its encoding thread starts (encode-thread.ts). The next encodeBlock makes another.
+ */
+export function releaseEncoder(): void {
+  encoder = undefined;
+}
+
+/**
  * Encode `input` as one LZ4 block into `output`, in at most `output.length` bytes: answers the
  * block's length, or 0 when it would take more (the encoder gives up as soon as it knows).
  * Synchronous, ~2.5 ms a MiB: push calls it on its encoding thread (encode-thread.ts).
