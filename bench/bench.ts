@@ -190,6 +190,9 @@ async function main(): Promise<void> {
       add('push-local', push.seconds);
       addRss('push-real', push.rssMiB);
       addLoad('push-local', push.load);
+      // The same push storing the tar as it is: what the format costs without lz4's encoding.
+      const localNone = join(work, `local-none-${r}`);
+      add('push-none', (await dogestry(['push', localNone, REAL_IMAGE, '--compression', 'none'])).seconds);
       // The variant: only its top layer is new.
       const v = await dogestry(['push', local, REAL_VARIANT, '--json']);
       const vr = JSON.parse(v.stdout) as { pushed: { layers: { result: string }[] }[] };
@@ -212,6 +215,9 @@ async function main(): Promise<void> {
       add('pull-local', cold.seconds);
       addRss('pull-real', cold.rssMiB);
       addLoad('pull-local', cold.load);
+      // And from the remote stored as is: without lz4's decoding.
+      await docker('rmi', REAL_IMAGE);
+      add('pull-none', (await pullWith(`cache-n-${r}`, localNone, REAL_IMAGE)).seconds);
       // Delta: the engine now holds real/app:1, i.e. all but the variant's changed layer.
       const delta = await pullWith(`cache-d-${r}`, local, REAL_VARIANT);
       add('pull-delta', delta.seconds);
@@ -279,7 +285,8 @@ async function main(): Promise<void> {
       addRss('s3-pull', s3Pull.rssMiB);
       addLoad('s3-pull', s3Pull.load);
       await rm(local, { recursive: true, force: true });
-      for (const c of [`cache-${r}`, `cache-d-${r}`, `cache-s3-${r}`, `cache-link-${r}`])
+      await rm(localNone, { recursive: true, force: true });
+      for (const c of [`cache-${r}`, `cache-d-${r}`, `cache-n-${r}`, `cache-s3-${r}`, `cache-link-${r}`])
         await rm(join(work, c), { recursive: true, force: true });
       await docker('load', '-i', variantTar); // for the next run's variant push (real/app:1 is back from the S3 pull)
 
@@ -319,6 +326,11 @@ async function main(): Promise<void> {
       'push / skopeo copy docker-daemon: dir:',
       `${ratio('push-local', 'skopeo-push').toFixed(2)} (${s('skopeo-push')}; verifying floor ${ratio('floor-save', 'skopeo-push').toFixed(2)} of it)`,
       '<= 0.9',
+    );
+    note(
+      'the same push and cold pull with --compression none / their verifying floors',
+      `${ratio('push-none', 'floor-save').toFixed(2)} (${s('push-none')}); ${ratio('pull-none', 'floor-load').toFixed(2)} (${s('pull-none')})`,
+      'report: what lz4 adds is the rest',
     );
     note(
       'cold pull from a directory / verifying load floor',
