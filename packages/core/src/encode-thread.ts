@@ -44,8 +44,8 @@ interface Thread {
   /** Resolves once the thread has loaded its code: until then, segments are encoded in place. */
   readonly ready: Promise<void>;
   online: boolean;
-  /** Resolve `ready`. */
-  readonly started: () => void;
+  /** Resolve `ready` (on the thread's first message). */
+  readonly markReady: () => void;
   /** Settle its segments, in the order they were sent (the thread answers in that order). */
   readonly waiting: ((reply: EncodeReply | Failure) => void)[];
   idle?: NodeJS.Timeout;
@@ -78,14 +78,14 @@ function threadFlags(): string[] {
 /** The thread, started if it is not running. */
 function running(): Thread {
   if (thread) return thread;
-  let loaded = () => {};
-  const ready = new Promise<void>((resolve) => (loaded = resolve));
+  let markReady = () => {};
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
   const started: Thread = {
     worker: new Worker(ENTRY, { name: 'dogestry lz4 encoder', execArgv: threadFlags() }),
     waiting: [],
     online: false,
     ready,
-    started: loaded,
+    markReady,
   };
   void ready.then(() => {
     started.online = true;
@@ -100,7 +100,7 @@ function running(): Thread {
     for (const settle of started.waiting.splice(0)) settle({ stopped: error });
   };
   started.worker.on('message', (reply: EncodeReply | EncodeReady) => {
-    if (reply === 'ready') started.started();
+    if (reply === 'ready') started.markReady();
     else started.waiting.shift()?.(reply);
   });
   started.worker.on('error', stopped);
