@@ -1,5 +1,5 @@
 import type { RemoteOptions } from '@dogestry/core';
-import { resolveDockerHost } from '@dogestry/core/internal';
+import { resolveDockerHost } from '@dogestry/core/lib/docker/connection';
 import { Output, wantsJson } from './cli/output.js';
 import { parse } from './cli/parse.js';
 import { type ArgSpecs, type ArgValues, type FlagSpecs, Flags, type FlagValues } from './cli/spec.js';

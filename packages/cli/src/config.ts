@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError } from '@dogestry/core';
-import { normalizeRemoteUrl } from '@dogestry/core/internal';
+import { ConfigError } from '@dogestry/core/errors';
+import { normalizeRemoteUrl } from '@dogestry/core/lib/transports';
 import { IniDocument } from './ini-document.js';
 
 /** dogestry.cfg: `[remote "NAME"] url = …`, `[s3]`, `[http]`, `[docker] connection = …`. */

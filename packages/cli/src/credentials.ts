@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '@dogestry/core';
+import { ConfigError } from '@dogestry/core/errors';
 
 export type Credentials = Readonly<Record<string, string>>;
 

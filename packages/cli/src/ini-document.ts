@@ -3,7 +3,7 @@
  * lines, order and unknown keys stay as the user wrote them. Only the lines a change touches
  * are rewritten.
  */
-import { ConfigError } from '@dogestry/core';
+import { ConfigError } from '@dogestry/core/errors';
 
 const SECTION = /^\s*\[([^\]]+)\]\s*(?:[;#].*)?$/;
 const ENTRY = /^\s*([^=;#\s][^=]*?)\s*=\s*(.*?)\s*$/;

@@ -1,4 +1,5 @@
-import { type GcReport, gc, parseSeconds } from '@dogestry/core';
+import { type GcReport, gc } from '@dogestry/core/lib/gc';
+import { parseSeconds } from '@dogestry/core/lib/ticket';
 import { BaseCommand } from '../base-command.js';
 import { Args, Flags } from '../cli/spec.js';
 import { formatBytes } from '../format.js';

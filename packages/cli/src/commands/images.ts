@@ -1,4 +1,4 @@
-import { type ImageListing, listImages } from '@dogestry/core';
+import { type ImageListing, listImages } from '@dogestry/core/lib/catalog';
 import { BaseCommand } from '../base-command.js';
 import { Args } from '../cli/spec.js';
 import { formatBytes, shortId, table } from '../format.js';

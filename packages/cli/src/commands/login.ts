@@ -1,5 +1,6 @@
-import { AuthError, UsageError } from '@dogestry/core';
-import { format, openRemote } from '@dogestry/core/internal';
+import { AuthError, UsageError } from '@dogestry/core/errors';
+import * as format from '@dogestry/core/lib/format';
+import { openRemote } from '@dogestry/core/lib/transports';
 import { BaseCommand } from '../base-command.js';
 import { Args, Flags } from '../cli/spec.js';
 import { CredentialStore } from '../credentials.js';

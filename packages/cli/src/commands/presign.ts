@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { parseDuration, presign } from '@dogestry/core';
+import { parseDuration, presign } from '@dogestry/core/lib/ticket';
 import { BaseCommand } from '../base-command.js';
 import { Args, Flags } from '../cli/spec.js';
 

@@ -1,4 +1,6 @@
-import { ConfigError, type DelegationOptions, type PullResult, pull, UsageError } from '@dogestry/core';
+import { ConfigError, UsageError } from '@dogestry/core/errors';
+import type { DelegationOptions } from '@dogestry/core/lib/delegate';
+import { type PullResult, pull } from '@dogestry/core/lib/pull';
 import { BaseCommand, engineFlags } from '../base-command.js';
 import { Args, Flags } from '../cli/spec.js';
 import { formatBytes, shortId } from '../format.js';

@@ -1,4 +1,6 @@
-import { COMPRESSIONS, type PushResult, parseCompression, push, UsageError } from '@dogestry/core';
+import { UsageError } from '@dogestry/core/errors';
+import { COMPRESSIONS, parseCompression } from '@dogestry/core/lib/compression';
+import { type PushResult, push } from '@dogestry/core/lib/push';
 import { BaseCommand, engineFlags } from '../base-command.js';
 import { Args, Flags } from '../cli/spec.js';
 import { formatBytes, shortId } from '../format.js';

@@ -1,4 +1,5 @@
-import { format, openRemote } from '@dogestry/core/internal';
+import * as format from '@dogestry/core/lib/format';
+import { openRemote } from '@dogestry/core/lib/transports';
 import { BaseCommand } from '../base-command.js';
 import { Args, Flags } from '../cli/spec.js';
 

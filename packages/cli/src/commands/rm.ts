@@ -1,4 +1,4 @@
-import { removeTag } from '@dogestry/core';
+import { removeTag } from '@dogestry/core/lib/catalog';
 import { BaseCommand } from '../base-command.js';
 import { Args } from '../cli/spec.js';
 

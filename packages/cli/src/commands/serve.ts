@@ -1,4 +1,5 @@
-import { DEFAULT_DOCKER_HOST, DockerApiEngine } from '@dogestry/core/internal';
+import { DockerApiEngine } from '@dogestry/core/lib/docker/api-engine';
+import { DEFAULT_DOCKER_HOST } from '@dogestry/core/lib/docker/connection';
 import { BaseCommand, engineFlags } from '../base-command.js';
 import { Flags } from '../cli/spec.js';
 

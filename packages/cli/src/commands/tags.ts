@@ -1,4 +1,4 @@
-import { listTags } from '@dogestry/core';
+import { listTags } from '@dogestry/core/lib/catalog';
 import { BaseCommand } from '../base-command.js';
 import { Args } from '../cli/spec.js';
 

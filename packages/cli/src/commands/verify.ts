@@ -1,4 +1,5 @@
-import { VerifyFailedError, type VerifyReport, verify } from '@dogestry/core';
+import { VerifyFailedError } from '@dogestry/core/errors';
+import { type VerifyReport, verify } from '@dogestry/core/lib/verify';
 import { BaseCommand } from '../base-command.js';
 import { Args, Flags } from '../cli/spec.js';
 import { formatBytes } from '../format.js';

@@ -1,4 +1,4 @@
-import { type CachePruneReport, parseSize, pruneCache } from '@dogestry/core';
+import { type CachePruneReport, parseSize, pruneCache } from '@dogestry/core/lib/cache-prune';
 import { BaseCommand } from '../../base-command.js';
 import { Flags } from '../../cli/spec.js';
 import { formatBytes } from '../../format.js';
