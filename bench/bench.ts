@@ -157,7 +157,11 @@ async function main(): Promise<void> {
     const rss: Record<string, number[]> = {};
     const addRss = (k: string, v: number) => (rss[k] ??= []).push(v);
     const loads: Record<string, Load[]> = {};
-    const addLoad = (k: string, v: Load) => (loads[k] ??= []).push(v);
+    /** A step's seconds and the machine's load over it. */
+    const record = (k: string, step: { seconds: number; load: Load }) => {
+      add(k, step.seconds);
+      (loads[k] ??= []).push(step.load);
+    };
     /** Both at once, timed together (wall seconds until the later ends), with the machine's load over them. */
     const atOnce = async (a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<{ seconds: number; load: Load }> => {
       await run('sync');
@@ -182,14 +186,11 @@ async function main(): Promise<void> {
       console.log(`run ${r}/${RUNS}`);
       const local = join(work, `local-${r}`);
       add('save', (await sh(`docker -H ${host} save ${REAL_IMAGE} > /dev/null`)).seconds);
-      const floorSave = await timed(process.execPath, [FLOOR, 'save', host, REAL_IMAGE, join(work, 'floor.tar')]);
-      add('floor-save', floorSave.seconds);
-      addLoad('floor-save', floorSave.load);
+      record('floor-save', await timed(process.execPath, [FLOOR, 'save', host, REAL_IMAGE, join(work, 'floor.tar')]));
       await rm(join(work, 'floor.tar'));
       const push = await dogestry(['push', local, REAL_IMAGE]);
-      add('push-local', push.seconds);
+      record('push-local', push);
       addRss('push-real', push.rssMiB);
-      addLoad('push-local', push.load);
       // The same push storing the tar as it is: what the format costs without lz4's encoding.
       const localNone = join(work, `local-none-${r}`);
       add('push-none', (await dogestry(['push', localNone, REAL_IMAGE, '--compression', 'none'])).seconds);
@@ -207,14 +208,11 @@ async function main(): Promise<void> {
       await docker('rmi', REAL_BASE).catch(() => undefined);
       add('load', (await sh(`docker -H ${host} load -i ${saved} > /dev/null`)).seconds);
       await docker('rmi', REAL_IMAGE);
-      const floorLoad = await timed(process.execPath, [FLOOR, 'load', host, saved]);
-      add('floor-load', floorLoad.seconds);
-      addLoad('floor-load', floorLoad.load);
+      record('floor-load', await timed(process.execPath, [FLOOR, 'load', host, saved]));
       await docker('rmi', REAL_IMAGE);
       const cold = await pullWith(`cache-${r}`, local, REAL_IMAGE);
-      add('pull-local', cold.seconds);
+      record('pull-local', cold);
       addRss('pull-real', cold.rssMiB);
-      addLoad('pull-local', cold.load);
       // And from the remote stored as is: without lz4's decoding.
       await docker('rmi', REAL_IMAGE);
       add('pull-none', (await pullWith(`cache-n-${r}`, localNone, REAL_IMAGE)).seconds);
@@ -259,31 +257,31 @@ async function main(): Promise<void> {
       add('s3-raw-down', (Date.now() - rawDown) / 1000);
       // What this machine does with the engine's part and radosgw's part of a push at once: the
       // save and the raw upload of the saved tar, side by side (their 2 cores shared, as in a push).
-      const upFloor = await atOnce(
-        () => run('bash', ['-c', `docker -H ${host} save ${REAL_IMAGE} > /dev/null`]),
-        () => rawUpload(bucket, 'raw-2.tar'),
+      record(
+        's3-floor-up',
+        await atOnce(
+          () => run('bash', ['-c', `docker -H ${host} save ${REAL_IMAGE} > /dev/null`]),
+          () => rawUpload(bucket, 'raw-2.tar'),
+        ),
       );
-      add('s3-floor-up', upFloor.seconds);
-      addLoad('s3-floor-up', upFloor.load);
       const env = { ...process.env, ...rgw.env };
       const s3 = rgw.url(bucket, 'repo/');
       const s3Push = await dogestry(['push', s3, REAL_IMAGE], env);
-      add('s3-push', s3Push.seconds);
+      record('s3-push', s3Push);
       addRss('s3-push', s3Push.rssMiB);
-      addLoad('s3-push', s3Push.load);
       // And a pull's: the load of the saved tar beside the raw download.
       await docker('rmi', REAL_IMAGE);
-      const downFloor = await atOnce(
-        () => run('bash', ['-c', `docker -H ${host} load -i ${saved} > /dev/null`]),
-        () => rawDownload(bucket, 'raw.tar'),
+      record(
+        's3-floor-down',
+        await atOnce(
+          () => run('bash', ['-c', `docker -H ${host} load -i ${saved} > /dev/null`]),
+          () => rawDownload(bucket, 'raw.tar'),
+        ),
       );
-      add('s3-floor-down', downFloor.seconds);
-      addLoad('s3-floor-down', downFloor.load);
       await docker('rmi', REAL_IMAGE);
       const s3Pull = await pullWith(`cache-s3-${r}`, s3, REAL_IMAGE, env);
-      add('s3-pull', s3Pull.seconds);
+      record('s3-pull', s3Pull);
       addRss('s3-pull', s3Pull.rssMiB);
-      addLoad('s3-pull', s3Pull.load);
       await rm(local, { recursive: true, force: true });
       await rm(localNone, { recursive: true, force: true });
       for (const c of [`cache-${r}`, `cache-d-${r}`, `cache-n-${r}`, `cache-s3-${r}`, `cache-link-${r}`])

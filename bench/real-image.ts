@@ -18,22 +18,37 @@ export const REAL_BASE = 'real/base:1';
 export const REAL_IMAGE = 'real/app:1';
 export const REAL_VARIANT = 'real/app:2';
 
-export async function buildRealImages(host: string, work: string): Promise<void> {
-  await run('bash', ['-c', `set -o pipefail; tar -C / -cf - usr/bin | docker -H ${host} import - ${REAL_BASE} >/dev/null`], {
+/** A directory of this machine (relative to /, as `usr/bin`) imported as a one-layer image. */
+export async function importDir(host: string, dir: string, tag: string): Promise<void> {
+  await run('bash', ['-c', `set -o pipefail; tar -C / -cf - ${dir} | docker -H ${host} import - ${tag} >/dev/null`], {
     maxBuffer: 64 << 20,
   });
-  for (const [tag, top, source] of [
-    [REAL_IMAGE, '/usr/share/perl', '/usr/share/perl'],
-    [REAL_VARIANT, '/usr/lib/x86_64-linux-gnu/perl', '/usr/lib/x86_64-linux-gnu/perl'],
+}
+
+/** `tag`, built FROM `base` with a COPY layer for each [source, destination] (the legacy builder works offline). */
+export async function buildOnto(host: string, ctx: string, base: string, tag: string, copies: readonly [string, string][]): Promise<void> {
+  await mkdir(ctx, { recursive: true });
+  const lines = [`FROM ${base}`];
+  for (const [i, [source, destination]] of copies.entries()) {
+    await cp(source, join(ctx, `c${i}`), { recursive: true, verbatimSymlinks: true });
+    lines.push(`COPY c${i} ${destination}`);
+  }
+  await writeFile(join(ctx, 'Dockerfile'), `${lines.join('\n')}\n`);
+  await run('docker', ['-H', host, 'build', '-q', '-t', tag, ctx], {
+    env: { ...process.env, DOCKER_BUILDKIT: '0' },
+    maxBuffer: 64 << 20,
+  });
+}
+
+export async function buildRealImages(host: string, work: string): Promise<void> {
+  await importDir(host, 'usr/bin', REAL_BASE);
+  for (const [tag, top] of [
+    [REAL_IMAGE, '/usr/share/perl'],
+    [REAL_VARIANT, '/usr/lib/x86_64-linux-gnu/perl'],
   ] as const) {
-    const ctx = join(work, `ctx-${tag.replace(/[/:]/g, '-')}`);
-    await mkdir(ctx, { recursive: true });
-    await cp('/usr/lib/python3.11', join(ctx, 'py'), { recursive: true, verbatimSymlinks: true });
-    await cp(source, join(ctx, 'top'), { recursive: true, verbatimSymlinks: true });
-    await writeFile(join(ctx, 'Dockerfile'), `FROM ${REAL_BASE}\nCOPY py /usr/lib/python3.11\nCOPY top ${top}\n`);
-    await run('docker', ['-H', host, 'build', '-q', '-t', tag, ctx], {
-      env: { ...process.env, DOCKER_BUILDKIT: '0' },
-      maxBuffer: 64 << 20,
-    });
+    await buildOnto(host, join(work, `ctx-${tag.replace(/[/:]/g, '-')}`), REAL_BASE, tag, [
+      ['/usr/lib/python3.11', '/usr/lib/python3.11'],
+      [top, top],
+    ]);
   }
 }

@@ -7,10 +7,11 @@
  * `node -e 0`. Wall times, start to exit, each the median of `runs` alternated rounds.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { median } from './median.js';
+import { buildOnto, importDir } from './real-image.js';
 
 const run = promisify(execFile);
 
@@ -30,18 +31,6 @@ export interface SmallImageTimes {
   readonly bytes: number;
 }
 
-async function buildSmallImage(host: string, work: string): Promise<void> {
-  await run('bash', [
-    '-c',
-    `set -o pipefail; tar -C / -cf - usr/lib/x86_64-linux-gnu/perl | docker -H ${host} import - ${SMALL_BASE} >/dev/null`,
-  ]);
-  const ctx = join(work, 'ctx-small');
-  await mkdir(ctx, { recursive: true });
-  await cp('/usr/lib/python3.11/email', join(ctx, 'email'), { recursive: true, verbatimSymlinks: true });
-  await writeFile(join(ctx, 'Dockerfile'), `FROM ${SMALL_BASE}\nCOPY email /usr/lib/python3.11/email\n`);
-  await run('docker', ['-H', host, 'build', '-q', '-t', SMALL_IMAGE, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
-}
-
 /** Wall seconds of one command, start to exit; `ok` lists exit codes that are not failures. */
 async function wall(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, ok: number[] = [0]): Promise<number> {
   const start = performance.now();
@@ -52,7 +41,8 @@ async function wall(cmd: string, args: string[], env: NodeJS.ProcessEnv = proces
 }
 
 export async function smallImageTimes(cli: string, host: string, work: string, runs = 5): Promise<SmallImageTimes> {
-  await buildSmallImage(host, work);
+  await importDir(host, 'usr/lib/x86_64-linux-gnu/perl', SMALL_BASE);
+  await buildOnto(host, join(work, 'ctx-small'), SMALL_BASE, SMALL_IMAGE, [['/usr/lib/python3.11/email', '/usr/lib/python3.11/email']]);
   const dir = join(work, 'small');
   await mkdir(dir);
   const tar = join(dir, 'small.tar');

@@ -41,11 +41,10 @@ type Failure = { readonly stopped: Error };
 
 interface Thread {
   readonly worker: Worker;
-  /** Resolves once the thread has loaded its code: until then, segments are encoded in place. */
-  readonly ready: Promise<void>;
+  /** The thread has loaded its code (its first message said so): until then, segments are encoded in place. */
   online: boolean;
-  /** Resolve `ready` (on the thread's first message). */
-  readonly markReady: () => void;
+  /** Resolves when `online` turns true. */
+  readonly ready: Promise<void>;
   /** Settle its segments, in the order they were sent (the thread answers in that order). */
   readonly waiting: ((reply: EncodeReply | Failure) => void)[];
   idle?: NodeJS.Timeout;
@@ -78,21 +77,9 @@ function threadFlags(): string[] {
 /** The thread, started if it is not running. */
 function running(): Thread {
   if (thread) return thread;
-  let markReady = () => {};
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const started: Thread = {
-    worker: new Worker(ENTRY, { name: 'dogestry lz4 encoder', execArgv: threadFlags() }),
-    waiting: [],
-    online: false,
-    ready,
-    markReady,
-  };
-  void ready.then(() => {
-    started.online = true;
-    releaseEncoder(); // the one that encoded in place meanwhile, if any
-    // Started, and perhaps given nothing (a stream that ended while it started): idle from now.
-    if (started.waiting.length === 0 && thread === started) started.idle = setTimeout(() => retire(started), IDLE).unref();
-  });
+  let loaded = () => {};
+  const worker = new Worker(ENTRY, { name: 'dogestry lz4 encoder', execArgv: threadFlags() });
+  const started: Thread = { worker, waiting: [], online: false, ready: new Promise<void>((resolve) => (loaded = resolve)) };
   const stopped = (error: Error) => {
     if (thread === started) thread = undefined;
     // One that never ran (a packaging that left out its entry file): segments stay in place.
@@ -100,8 +87,15 @@ function running(): Thread {
     for (const settle of started.waiting.splice(0)) settle({ stopped: error });
   };
   started.worker.on('message', (reply: EncodeReply | EncodeReady) => {
-    if (reply === 'ready') started.markReady();
-    else started.waiting.shift()?.(reply);
+    if (reply !== 'ready') {
+      started.waiting.shift()?.(reply);
+      return;
+    }
+    started.online = true;
+    releaseEncoder(); // the one that encoded in place meanwhile, if any
+    // Given nothing yet (a stream that ended while it started): idle from now.
+    if (started.waiting.length === 0) idleFrom(started);
+    loaded();
   });
   started.worker.on('error', stopped);
   started.worker.on('exit', (code) => stopped(new Error(`it exited with code ${code}`)));
@@ -110,10 +104,13 @@ function running(): Thread {
   return started;
 }
 
-/** End the idle thread (a new segment clears its timer first): the next segment starts another. */
-function retire(idle: Thread): void {
-  if (thread === idle) thread = undefined;
-  void idle.worker.terminate();
+/** End the thread after IDLE ms with no segment (a new segment clears the timer first), if it is still the one running. */
+function idleFrom(idle: Thread): void {
+  if (thread !== idle) return;
+  idle.idle = setTimeout(() => {
+    if (thread === idle) thread = undefined;
+    void idle.worker.terminate();
+  }, IDLE).unref();
 }
 
 /** A buffer of `pool`'s of at least `size` bytes, or a new one. */
@@ -170,7 +167,7 @@ export class SegmentEncoder {
     this.inFlight--;
     if (current.waiting.length === 0) {
       current.worker.unref();
-      if (thread === current) current.idle = setTimeout(() => retire(current), IDLE).unref();
+      idleFrom(current);
     }
     if ('stopped' in reply) {
       throw new DogestryError(`the lz4 encoding thread stopped (${reply.stopped.message}): nothing was committed; try again`, {

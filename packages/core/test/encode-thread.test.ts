@@ -121,7 +121,7 @@ describe('lz4 encoding thread', { timeout: 30_000 }, () => {
     await encoder.encode([text(1)], SEGMENT);
     await encodingThreadReady();
     // Enough that the thread cannot answer them all before it is stopped, even on a busy machine.
-    const pending = Array.from({ length: 16 }, (_, seed) => encoder.encode([text(seed + 1)], SEGMENT));
+    const pending = Array.from({ length: 48 }, (_, seed) => encoder.encode([text(seed + 1)], SEGMENT));
     await (encodingThread() as NonNullable<ReturnType<typeof encodingThread>>).terminate();
     for (const result of await Promise.allSettled(pending)) {
       // The first may have been answered before the thread stopped; the others were not.
