@@ -101,8 +101,16 @@ it('runs the installed CLI', async () => {
     ['myapp:1.0'],
   );
   // Back into the engine: the text layer was stored as compressed lz4 blocks, which only the
-  // shipped WebAssembly decoder (packages/core/wasm) decodes.
+  // shipped codec decodes: its native build on linux-x64 (packages/core/native), which must load
+  // from an install, and its WebAssembly build (packages/core/wasm) everywhere.
   assert.ok(existsSync(join(project, 'node_modules', '@dogestry', 'core', 'wasm', 'lz4-block.wasm')), 'core ships its decoder');
+  const codecs = await run(
+    process.execPath,
+    ['--input-type=module', '-e', "console.log((await import('@dogestry/core/lib/lz4-block')).blockCodecs().map((c) => c.name).join(' '))"],
+    { cwd: project },
+  );
+  const native = process.platform === 'linux' && process.arch === 'x64';
+  assert.equal(codecs.stdout.trim(), native ? 'native webassembly' : 'webassembly', 'the installed codec builds');
   const imageId = (await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', 'myapp:1.0')).trim();
   await dockerd.docker('rmi', 'myapp:1.0');
   await run(bin, ['pull', remote, 'myapp:1.0', '--docker-host', dockerd.host, '-q'], { cwd: project, env });

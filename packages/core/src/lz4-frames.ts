@@ -1,20 +1,21 @@
 /**
  * Layers as a concatenation of independent LZ4 frames (the LZ4 frame format, readable by any
  * lz4 tool). Each 1 MiB segment is one frame of one block: compressed by our own block
- * encoder in WebAssembly (lz4-block.ts), on a thread of its own (encode-thread.ts), where that
- * pays (lz4-segment.ts), or stored as uncompressed blocks, which costs no copy and decodes by
- * passing the blocks through (or one copy, for a reader that decodes into a buffer pool). So
- * incompressible data (already compressed files, media, random bytes) moves at memory speed,
- * and compressible data still shrinks. On /usr/bin's 663 MB this encodes in 0.5 s less CPU
- * than lz4-napi's block calls on the thread pool did (see lz4-block.c).
+ * encoder (lz4-block.ts: native on linux-x64, else WebAssembly), on a thread of its own
+ * (encode-thread.ts), where that pays (lz4-segment.ts), or stored as uncompressed blocks, which
+ * costs no copy and decodes by passing the blocks through (or one copy, for a reader that
+ * decodes into a buffer pool). So incompressible data (already compressed files, media, random
+ * bytes) moves at memory speed, and compressible data still shrinks. On /usr/bin's 663 MB this
+ * encodes in 0.5 s less CPU than lz4-napi's block calls on the thread pool did (see lz4-block.c).
  *
  * Decoding walks the frame format here and hands each compressed block of a frame with
  * independent blocks to the same module's decoder, whose output goes to a fresh buffer or one
- * of a pool's (buffer-pool.ts). On /usr/bin's 663 MB its decode calls take 0.35 s, lz4_flex's
- * WebAssembly build's 0.53 s plus 0.15 s of copies around them; lz4-napi's calls each fault
- * in a fresh output buffer (0.78 s user + 1.34 s sys). Frames with linked blocks or a
- * dictionary go whole to lz4-napi. Block and content checksums are skipped, not checked:
- * every layer is verified against its sha256 digest, which no lz4 checksum adds to.
+ * of a pool's (buffer-pool.ts). On /usr/bin's 663 MB its decode calls take 0.30 s natively and
+ * 0.35-0.40 s as WebAssembly, lz4_flex's WebAssembly build's 0.53 s plus 0.15 s of copies around
+ * them; lz4-napi's calls each fault in a fresh output buffer (0.78 s user + 1.34 s sys). Frames
+ * with linked blocks or a dictionary go whole to lz4-napi. Block and content checksums are
+ * skipped, not checked: every layer is verified against its sha256 digest, which no lz4
+ * checksum adds to.
  */
 import { createRequire } from 'node:module';
 import type { BufferPool } from './buffer-pool.js';

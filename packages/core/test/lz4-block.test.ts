@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { DogestryError } from '@dogestry/core';
 import { encoderFor } from '@dogestry/core/internal';
 import { compress, uncompressSync } from 'lz4-napi';
 import { blobReadFailure } from '../src/blob-read.ts';
-import { decodeBlock, encodeBlock } from '../src/lz4-block.ts';
+import { type BlockCodec, blockCodecs, decodeBlock, encodeBlock } from '../src/lz4-block.ts';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -51,72 +53,78 @@ function layerLike(size: number): Buffer {
   return Buffer.concat(parts).subarray(0, size);
 }
 
-describe('lz4 block decoder (our WebAssembly)', () => {
-  it('decodes what lz4_flex compresses, whole or in parts, for every kind of sequence', async () => {
-    for (const size of [1, 15, 16, 17, 100, 4096, 65_536, 1024 * 1024, 4 * 1024 * 1024]) {
-      const input = layerLike(size);
-      const stored = await block(input);
-      assert.equal(sha(decodeBlock([stored], stored.length, size)), sha(input), `${size} bytes`);
-      // The frame reader hands a block over in the pieces it arrived in.
-      const cut = [stored.subarray(0, 3), stored.subarray(3, stored.length >> 1), stored.subarray(stored.length >> 1)];
-      assert.equal(sha(decodeBlock(cut, stored.length, size)), sha(input), `${size} bytes, in parts`);
-    }
-  });
+for (const codec of blockCodecs()) {
+  describe(`lz4 block decoder (${codec.name})`, () => {
+    const decode = (parts: Buffer[], length: number, size: number) => decodeBlock(parts, length, size, undefined, codec);
 
-  it('decodes long runs and overlapping matches of every short period', async () => {
-    for (let period = 1; period <= 20; period++) {
-      const unit = randomBytes(period);
-      const input = Buffer.concat([randomBytes(7), ...Array.from({ length: 50_000 / period }, () => unit), randomBytes(9)]);
-      const stored = await block(input);
-      assert.ok(stored.length < input.length / 10, `period ${period} compresses`);
-      assert.equal(sha(decodeBlock([stored], stored.length, input.length)), sha(input), `period ${period}`);
-    }
-  });
-
-  it('a block that does not decode to exactly its size is FORMAT, naming why', async () => {
-    const input = layerLike(300_000);
-    const stored = await block(input);
-    assert.throws(() => decodeBlock([stored], stored.length, input.length - 1), { code: 'FORMAT', message: /more bytes than/ });
-    assert.throws(() => decodeBlock([stored], stored.length, input.length + 1), { code: 'FORMAT', message: /fewer bytes than/ });
-    assert.throws(() => decodeBlock([stored.subarray(0, stored.length - 50)], stored.length - 50, input.length), {
-      code: 'FORMAT',
+    it('decodes what lz4_flex compresses, whole or in parts, for every kind of sequence', async () => {
+      for (const size of [1, 15, 16, 17, 100, 4096, 65_536, 1024 * 1024, 4 * 1024 * 1024]) {
+        const input = layerLike(size);
+        const stored = await block(input);
+        assert.equal(sha(decode([stored], stored.length, size)), sha(input), `${size} bytes`);
+        // The frame reader hands a block over in the pieces it arrived in.
+        const first = Math.min(3, stored.length);
+        const half = Math.max(first, stored.length >> 1);
+        const cut = [stored.subarray(0, first), stored.subarray(first, half), stored.subarray(half)];
+        assert.equal(sha(decode(cut, stored.length, size)), sha(input), `${size} bytes, in parts`);
+      }
     });
-    // A first sequence whose match reaches back before the start: 1 literal, offset 2.
-    const before = Buffer.from([0x10, 0x41, 0x02, 0x00, 0x00]);
-    assert.throws(() => decodeBlock([before], before.length, 100), { code: 'FORMAT', message: /before its start/ });
-  });
 
-  it('agrees with lz4_flex on damaged blocks (both refuse, or both decode the same bytes), and fails only with FORMAT', async () => {
-    // Agreement with lz4_flex on every damaged block: both refuse it, or both decode it to the
-    // same bytes (a damaged literal is still a valid block; the layer digest catches those).
-    const input = layerLike(200_000);
-    const stored = await block(input);
-    for (let trial = 0; trial < 400; trial++) {
-      const bad = Buffer.from(stored);
-      for (let k = 0; k <= trial % 4; k++) {
-        const at = (trial * 7919 + k * 104_729) % bad.length;
-        bad[at] = (bad[at] as number) ^ (1 + ((trial + k) % 255));
+    it('decodes long runs and overlapping matches of every short period', async () => {
+      for (let period = 1; period <= 20; period++) {
+        const unit = randomBytes(period);
+        const input = Buffer.concat([randomBytes(7), ...Array.from({ length: 50_000 / period }, () => unit), randomBytes(9)]);
+        const stored = await block(input);
+        assert.ok(stored.length < input.length / 10, `period ${period} compresses`);
+        assert.equal(sha(decode([stored], stored.length, input.length)), sha(input), `period ${period}`);
       }
-      let ours: Buffer | Error;
-      try {
-        ours = decodeBlock([bad], bad.length, input.length);
-      } catch (error) {
-        ours = error as Error;
-        assert.equal((error as { code?: string }).code, 'FORMAT', String(error));
+    });
+
+    it('a block that does not decode to exactly its size is FORMAT, naming why', async () => {
+      const input = layerLike(300_000);
+      const stored = await block(input);
+      assert.throws(() => decode([stored], stored.length, input.length - 1), { code: 'FORMAT', message: /more bytes than/ });
+      assert.throws(() => decode([stored], stored.length, input.length + 1), { code: 'FORMAT', message: /fewer bytes than/ });
+      assert.throws(() => decode([stored.subarray(0, stored.length - 50)], stored.length - 50, input.length), {
+        code: 'FORMAT',
+      });
+      // A first sequence whose match reaches back before the start: 1 literal, offset 2.
+      const before = Buffer.from([0x10, 0x41, 0x02, 0x00, 0x00]);
+      assert.throws(() => decode([before], before.length, 100), { code: 'FORMAT', message: /before its start/ });
+    });
+
+    it('agrees with lz4_flex on damaged blocks (both refuse, or both decode the same bytes), and fails only with FORMAT', async () => {
+      // Agreement with lz4_flex on every damaged block: both refuse it, or both decode it to the
+      // same bytes (a damaged literal is still a valid block; the layer digest catches those).
+      const input = layerLike(200_000);
+      const stored = await block(input);
+      for (let trial = 0; trial < 400; trial++) {
+        const bad = Buffer.from(stored);
+        for (let k = 0; k <= trial % 4; k++) {
+          const at = (trial * 7919 + k * 104_729) % bad.length;
+          bad[at] = (bad[at] as number) ^ (1 + ((trial + k) % 255));
+        }
+        let ours: Buffer | Error;
+        try {
+          ours = decode([bad], bad.length, input.length);
+        } catch (error) {
+          ours = error as Error;
+          assert.equal((error as { code?: string }).code, 'FORMAT', String(error));
+        }
+        let theirs: Buffer | undefined;
+        try {
+          theirs = theirRead(bad, input.length);
+          if (theirs.length !== input.length) theirs = undefined;
+        } catch {
+          theirs = undefined;
+        }
+        if (ours instanceof Buffer && theirs) assert.equal(sha(ours), sha(theirs), `trial ${trial}: same bytes as lz4_flex`);
       }
-      let theirs: Buffer | undefined;
-      try {
-        theirs = theirRead(bad, input.length);
-        if (theirs.length !== input.length) theirs = undefined;
-      } catch {
-        theirs = undefined;
-      }
-      if (ours instanceof Buffer && theirs) assert.equal(sha(ours), sha(theirs), `trial ${trial}: same bytes as lz4_flex`);
-    }
-    // The decoder is still sound after all that.
-    assert.equal(sha(decodeBlock([stored], stored.length, input.length)), sha(input));
+      // The decoder is still sound after all that.
+      assert.equal(sha(decode([stored], stored.length, input.length)), sha(input));
+    });
   });
-});
+}
 
 /** Inputs whose sequences sit at every distance from the ends of a block. */
 function edgeCases(): Buffer[] {
@@ -168,42 +176,49 @@ function lastMatch(block: Buffer): { start: number; end: number } {
 const room = (n: number) => n + Math.ceil(n / 255) + 64;
 
 /** `input` encoded in at most `budget` bytes, or undefined: it takes more. */
-function encoded(input: Uint8Array, budget: number): Buffer | undefined {
+function encoded(input: Uint8Array, budget: number, codec?: BlockCodec): Buffer | undefined {
   const output = new Uint8Array(budget);
-  const written = encodeBlock(input, output);
+  const written = encodeBlock(input, output, codec);
   return written > 0 ? Buffer.from(output.subarray(0, written)) : undefined;
 }
 
-describe('lz4 block encoder (our WebAssembly)', () => {
-  it('writes blocks that lz4_flex and our decoder read back, for every kind of input', () => {
-    const inputs = [...edgeCases(), ...[1024 * 1024, 4 * 1024 * 1024].map(layerLike), Buffer.alloc(1024 * 1024)];
-    for (const input of inputs) {
-      const block = encoded(input, room(input.length));
-      assert.ok(block, `${input.length} bytes encode within LZ4's bound`);
-      assert.equal(sha(decodeBlock([block], block.length, input.length)), sha(input), `${input.length} bytes, our decoder`);
-      assert.equal(sha(theirRead(block, input.length)), sha(input), `${input.length} bytes, lz4_flex`);
-      const { start, end } = lastMatch(block);
-      if (end > 0) assert.ok(start <= input.length - 12 && end <= input.length - 5, `${input.length} bytes: a match at ${start}-${end}`);
-    }
-    const zeros = encoded(Buffer.alloc(1024 * 1024), 1024 * 1024) as Buffer;
-    assert.ok(zeros.length < 5000, `a run of zeros shrinks to ${zeros.length} bytes`);
-  });
+for (const codec of blockCodecs()) {
+  describe(`lz4 block encoder (${codec.name})`, () => {
+    const encodedBy = (input: Uint8Array, budget: number) => encoded(input, budget, codec);
+    const decode = (parts: Buffer[], length: number, size: number) => decodeBlock(parts, length, size, undefined, codec);
 
-  it('never answers more than its budget: it gives up instead', () => {
-    const input = layerLike(200_000);
-    const fits = (encoded(input, room(input.length)) as Buffer).length;
-    let given = 0;
-    for (let budget = 1; budget < fits + 64; budget += 1 + (budget >> 9)) {
-      const block = encoded(input, budget);
-      if (!block) continue;
-      given++;
-      assert.ok(block.length <= budget, `${block.length} bytes for a budget of ${budget}`);
-      assert.equal(sha(decodeBlock([block], block.length, input.length)), sha(input));
-    }
-    assert.ok(given > 0, 'some budgets are enough');
-    assert.equal(encoded(randomBytes(1024 * 1024), 7 * 128 * 1024), undefined, 'random bytes do not fit 7/8');
-  });
+    it('writes blocks that lz4_flex and our decoder read back, for every kind of input', () => {
+      const inputs = [...edgeCases(), ...[1024 * 1024, 4 * 1024 * 1024].map(layerLike), Buffer.alloc(1024 * 1024)];
+      for (const input of inputs) {
+        const block = encodedBy(input, room(input.length));
+        assert.ok(block, `${input.length} bytes encode within LZ4's bound`);
+        assert.equal(sha(decode([block], block.length, input.length)), sha(input), `${input.length} bytes, our decoder`);
+        assert.equal(sha(theirRead(block, input.length)), sha(input), `${input.length} bytes, lz4_flex`);
+        const { start, end } = lastMatch(block);
+        if (end > 0) assert.ok(start <= input.length - 12 && end <= input.length - 5, `${input.length} bytes: a match at ${start}-${end}`);
+      }
+      const zeros = encodedBy(Buffer.alloc(1024 * 1024), 1024 * 1024) as Buffer;
+      assert.ok(zeros.length < 5000, `a run of zeros shrinks to ${zeros.length} bytes`);
+    });
 
+    it('never answers more than its budget: it gives up instead', () => {
+      const input = layerLike(200_000);
+      const fits = (encodedBy(input, room(input.length)) as Buffer).length;
+      let given = 0;
+      for (let budget = 1; budget < fits + 64; budget += 1 + (budget >> 9)) {
+        const block = encodedBy(input, budget);
+        if (!block) continue;
+        given++;
+        assert.ok(block.length <= budget, `${block.length} bytes for a budget of ${budget}`);
+        assert.equal(sha(decode([block], block.length, input.length)), sha(input));
+      }
+      assert.ok(given > 0, 'some budgets are enough');
+      assert.equal(encodedBy(randomBytes(1024 * 1024), 7 * 128 * 1024), undefined, 'random bytes do not fit 7/8');
+    });
+  });
+}
+
+describe('lz4 frames (the build in use)', () => {
   it('writes what the lz4 tool reads: frames of every edge case, concatenated', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dogestry-lz4-block-'));
     try {
@@ -217,6 +232,81 @@ describe('lz4 block encoder (our WebAssembly)', () => {
       await writeFile(join(dir, 'all.lz4'), Buffer.concat(frames));
       const { stdout } = await promisify(execFile)('lz4', ['-d', '-c', join(dir, 'all.lz4')], { encoding: 'buffer', maxBuffer: 64 << 20 });
       assert.equal(sha(stdout), sha(Buffer.concat(inputs)));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('lz4 block codec builds (native, WebAssembly)', () => {
+  const native = blockCodecs().find((codec) => codec.name === 'native');
+
+  it('uses the native build on linux-x64, where one is committed', () => {
+    const expected = process.platform === 'linux' && process.arch === 'x64' ? ['native', 'webassembly'] : ['webassembly'];
+    assert.deepEqual(
+      blockCodecs().map((codec) => codec.name),
+      expected,
+    );
+  });
+
+  it('both write the same blocks, and give up at the same budgets', { skip: !native && 'no native build here' }, () => {
+    const [own, wasm] = blockCodecs() as [BlockCodec, BlockCodec];
+    const inputs = [...edgeCases(), ...[1024 * 1024, 4 * 1024 * 1024].map(layerLike), randomBytes(1024 * 1024)];
+    for (const input of inputs) {
+      for (const budget of [room(input.length), Math.floor((input.length * 7) / 8), input.length >> 2]) {
+        const ours = encoded(input, budget, own);
+        const theirs = encoded(input, budget, wasm);
+        assert.equal(ours && sha(ours), theirs && sha(theirs), `${input.length} bytes in ${budget}`);
+      }
+    }
+  });
+
+  it('the native build refuses arguments that are not two Uint8Arrays, without touching memory', {
+    skip: !native && 'no native build here',
+  }, () => {
+    const module = createRequire(import.meta.url)(new URL('../native/lz4-block.linux-x64.node', import.meta.url).pathname) as {
+      encode(...args: unknown[]): number;
+      decode(...args: unknown[]): number;
+    };
+    const bytes = Buffer.alloc(64);
+    for (const call of [module.encode, module.decode]) {
+      for (const args of [[], [bytes], ['text', bytes], [bytes, new Float64Array(8)], [bytes, {}], [bytes.buffer, bytes]]) {
+        assert.throws(() => call(...args), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, `${call.name}(${args.length} arguments)`);
+      }
+    }
+    assert.equal(module.decode(Buffer.from([0x10, 0x41]), Buffer.alloc(1)), 1, 'one literal decodes');
+  });
+
+  it('an installation without the native build encodes and decodes with WebAssembly, to the same bytes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dogestry-no-native-'));
+    try {
+      const core = new URL('..', import.meta.url).pathname;
+      await cp(join(core, 'src'), join(dir, 'src'), { recursive: true });
+      await cp(join(core, 'wasm'), join(dir, 'wasm'), { recursive: true });
+      await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+      const input = layerLike(1024 * 1024);
+      await writeFile(join(dir, 'input'), input);
+      const script = `
+        import { createHash } from 'node:crypto';
+        import { readFileSync } from 'node:fs';
+        import { blockCodecs, decodeBlock, encodeBlock } from '${pathToFileURL(join(dir, 'src', 'lz4-block.ts')).href}';
+        const input = readFileSync(process.argv[1]);
+        const output = Buffer.alloc(input.length);
+        const block = output.subarray(0, encodeBlock(input, output));
+        const back = decodeBlock([block], block.length, input.length);
+        const sha = (b) => createHash('sha256').update(b).digest('hex');
+        console.log(JSON.stringify({ codecs: blockCodecs().map((c) => c.name), block: sha(block), back: sha(back) }));`;
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        ...process.execArgv,
+        '--input-type=module',
+        '-e',
+        script,
+        join(dir, 'input'),
+      ]);
+      const answer = JSON.parse(stdout) as { codecs: string[]; block: string; back: string };
+      assert.deepEqual(answer.codecs, ['webassembly']);
+      assert.equal(answer.block, sha(encoded(input, input.length) as Buffer), 'the same block as the build in use here');
+      assert.equal(answer.back, sha(input));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
