@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { CLI } from '../test/support/cli.js';
 import { REPO_ROOT } from '../test/support/dockerd.js';
 import { freePort } from '../test/support/nginx.js';
@@ -284,6 +285,11 @@ async function main(): Promise<void> {
         ),
       );
       await docker('rmi', REAL_IMAGE);
+      // The verifying load floor fed from S3: plain node downloading the raw tar (a presigned
+      // URL, node's own http client) through sha256 into the engine's load.
+      const presigned = await getSignedUrl(rgw.client, new GetObjectCommand({ Bucket: bucket, Key: 'raw.tar' }), { expiresIn: 900 });
+      record('s3-floor-verify', await timed(process.execPath, [FLOOR, 'load', host, presigned]));
+      await docker('rmi', REAL_IMAGE);
       const s3Pull = await pullWith(`cache-s3-${r}`, s3, REAL_IMAGE, env);
       record('s3-pull', s3Pull);
       addRss('s3-pull', s3Pull.rssMiB);
@@ -387,6 +393,11 @@ async function main(): Promise<void> {
       'push to S3 / (docker save and the raw upload of the saved tar, at once)',
       `${ratio('s3-push', 's3-floor-up').toFixed(2)} (${s('s3-push')}: ${busy('s3-push')}; the pair ${s('s3-floor-up')}: ${busy('s3-floor-up')})`,
       "report: this machine's floor for a push to S3",
+    );
+    note(
+      'cold pull from S3 / the verifying load floor fed from S3 (plain node: download, sha256, load)',
+      `${ratio('s3-pull', 's3-floor-verify').toFixed(2)} (${s('s3-floor-verify')}: ${busy('s3-floor-verify')}; that floor / docker load ${ratio('s3-floor-verify', 'load').toFixed(2)})`,
+      "report: this machine's floor for a verifying pull from S3",
     );
     note(
       'cold pull from S3 / (docker load and the raw download, at once)',
