@@ -16,6 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { BufferPool } from './buffer-pool.js';
 import { FormatError } from './errors.js';
 
@@ -68,7 +69,7 @@ let native: BlockCodec | null | undefined;
 /** Joins a block that came in several parts, for the native decoder. */
 let scratch = Buffer.alloc(0);
 
-/** Where a codec's files are: its package's, or ours. */
+/** A file of this package's, by its path from this module's directory. */
 const installed = (relative: string) => new URL(relative, import.meta.url);
 
 /** A fresh instance; the module is read and compiled on first use, not with the CLI (3 KB, synchronously). */
@@ -143,7 +144,7 @@ function nativeCodec(): BlockCodec | null {
   native = null;
   if (!NATIVE) return native;
   try {
-    const module = createRequire(import.meta.url)(installed(NATIVE).pathname) as NativeLz4;
+    const module = createRequire(import.meta.url)(fileURLToPath(installed(NATIVE))) as NativeLz4;
     native = {
       name: 'native',
       encode: (input, output) => module.encode(input, output),

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { DogestryError } from '@dogestry/core';
 import { encoderFor } from '@dogestry/core/internal';
@@ -315,14 +315,13 @@ describe('lz4 block codec builds (native, WebAssembly)', () => {
     assert.equal(module.decode(Buffer.from([0x10, 0x41]), Buffer.alloc(1)), 1, 'one literal decodes');
   });
 
-  it('an installation without the native build encodes and decodes with WebAssembly, to the same bytes', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dogestry-no-native-'));
+  /** What a copy of core's `folders` under a directory named `name` runs, encoding and decoding `input`. */
+  async function inACopy(name: string, folders: string[], input: Buffer): Promise<{ codecs: string[]; block: string; back: string }> {
+    const dir = await mkdtemp(join(tmpdir(), name));
     try {
-      const core = new URL('..', import.meta.url).pathname;
-      await cp(join(core, 'src'), join(dir, 'src'), { recursive: true });
-      await cp(join(core, 'wasm'), join(dir, 'wasm'), { recursive: true });
+      const core = fileURLToPath(new URL('..', import.meta.url));
+      for (const folder of folders) await cp(join(core, folder), join(dir, folder), { recursive: true });
       await writeFile(join(dir, 'package.json'), '{"type":"module"}');
-      const input = layerLike(1024 * 1024);
       await writeFile(join(dir, 'input'), input);
       const script = `
         import { createHash } from 'node:crypto';
@@ -334,20 +333,30 @@ describe('lz4 block codec builds (native, WebAssembly)', () => {
         const back = decodeBlock([block], block.length, input.length);
         const sha = (b) => createHash('sha256').update(b).digest('hex');
         console.log(JSON.stringify({ codecs: blockCodecs().map((c) => c.name), block: sha(block), back: sha(back) }));`;
-      const { stdout } = await promisify(execFile)(process.execPath, [
-        ...process.execArgv,
-        '--input-type=module',
-        '-e',
-        script,
-        join(dir, 'input'),
-      ]);
-      const answer = JSON.parse(stdout) as { codecs: string[]; block: string; back: string };
-      assert.deepEqual(answer.codecs, ['webassembly']);
-      assert.equal(answer.block, sha(encoded(input, input.length) as Buffer), 'the same block as the build in use here');
-      assert.equal(answer.back, sha(input));
+      const run = promisify(execFile);
+      const { stdout } = await run(process.execPath, [...process.execArgv, '--input-type=module', '-e', script, join(dir, 'input')]);
+      return JSON.parse(stdout) as { codecs: string[]; block: string; back: string };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  it('an installation without the native build encodes and decodes with WebAssembly, to the same bytes', async () => {
+    const input = layerLike(1024 * 1024);
+    const answer = await inACopy('dogestry-no-native-', ['src', 'wasm'], input);
+    assert.deepEqual(answer.codecs, ['webassembly']);
+    assert.equal(answer.block, sha(encoded(input, input.length) as Buffer), 'the same block as the build in use here');
+    assert.equal(answer.back, sha(input));
+  });
+
+  it('loads the native build from an installation whose path a URL escapes (a space, a #)', {
+    skip: !native && 'no native build here',
+  }, async () => {
+    const input = layerLike(256 * 1024);
+    const answer = await inACopy('dogestry with space #', ['src', 'wasm', 'native'], input);
+    assert.deepEqual(answer.codecs, ['native', 'webassembly']);
+    assert.equal(answer.block, sha(encoded(input, input.length) as Buffer));
+    assert.equal(answer.back, sha(input));
   });
 });
 
