@@ -21,6 +21,7 @@
  * core, no thread at all; with a thread that cannot start (its file left out of a bundle), in
  * place too.
  */
+import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EncodeReady, EncodeReply, EncodeRequest } from './encode-thread-entry.js';
@@ -43,8 +44,6 @@ interface Thread {
   readonly worker: Worker;
   /** The thread has loaded its code (its first message said so): until then, segments are encoded in place. */
   online: boolean;
-  /** Resolves when `online` turns true. */
-  readonly ready: Promise<void>;
   /** Settle its segments, in the order they were sent (the thread answers in that order). */
   readonly waiting: ((reply: EncodeReply | Failure) => void)[];
   idle?: NodeJS.Timeout;
@@ -77,9 +76,8 @@ function threadFlags(): string[] {
 /** The thread, started if it is not running. */
 function running(): Thread {
   if (thread) return thread;
-  let loaded = () => {};
   const worker = new Worker(ENTRY, { name: 'dogestry lz4 encoder', execArgv: threadFlags() });
-  const started: Thread = { worker, waiting: [], online: false, ready: new Promise<void>((resolve) => (loaded = resolve)) };
+  const started: Thread = { worker, waiting: [], online: false };
   const stopped = (error: Error) => {
     if (thread === started) thread = undefined;
     // One that never ran (a packaging that left out its entry file): segments stay in place.
@@ -95,7 +93,6 @@ function running(): Thread {
     releaseEncoder(); // the one that encoded in place meanwhile, if any
     // Given nothing yet (a stream that ended while it started): idle from now.
     if (started.waiting.length === 0) idleFrom(started);
-    loaded();
   });
   started.worker.on('error', stopped);
   started.worker.on('exit', (code) => stopped(new Error(`it exited with code ${code}`)));
@@ -205,7 +202,9 @@ export function encodingThread(): Worker | undefined {
 export async function encodingThreadReady(): Promise<Worker> {
   const current = running();
   current.worker.ref(); // nothing else may hold the process open meanwhile
-  await current.ready;
+  // Its first message is 'ready' (segments go to it only once it is): the handler above has
+  // marked it online by the time this listener, added after, hears it.
+  if (!current.online) await once(current.worker, 'message');
   if (current.waiting.length === 0) current.worker.unref();
   return current.worker;
 }

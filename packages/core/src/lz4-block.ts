@@ -147,7 +147,7 @@ function nativeCodec(): BlockCodec | null {
     const module = createRequire(import.meta.url)(fileURLToPath(installed(NATIVE))) as NativeLz4;
     native = {
       name: 'native',
-      encode: (input, output) => module.encode(input, output),
+      encode: module.encode,
       decode(parts, length, output) {
         const [only] = parts;
         if (parts.length === 1 && only?.length === length) return module.decode(only, output);

@@ -2,16 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { DogestryError } from '@dogestry/core';
 import { encodingThread, encodingThreadReady, inPlace, SegmentEncoder } from '../src/encode-thread.ts';
 import { encodeSegment, worth } from '../src/lz4-segment.ts';
+import { runChildScript } from './support/child-script.ts';
 
 const SEGMENT = 1024 * 1024;
 
@@ -203,14 +200,11 @@ describe('lz4 encoding with one core', { timeout: 30_000 }, () => {
   it('encodes in place, with no thread, and stores what the thread would', async () => {
     // taskset leaves the child one core: availableParallelism() is then 1.
     const segments = [randomBytes(SEGMENT), mixed(1), text(2), mixed(3)];
-    const dir = await mkdtemp(join(tmpdir(), 'dogestry-one-core-'));
-    const file = join(dir, 'segments');
-    await writeFile(file, Buffer.concat(segments));
-    const script = `
+    const script = (src: string) => `
       import { createHash } from 'node:crypto';
       import { readFileSync } from 'node:fs';
       import { availableParallelism } from 'node:os';
-      import { encodingThread, SegmentEncoder } from '${new URL('../src/encode-thread.ts', import.meta.url).href}';
+      import { encodingThread, SegmentEncoder } from '${src}/encode-thread.ts';
       const all = readFileSync(process.argv[1]);
       const encoder = new SegmentEncoder();
       const stored = [];
@@ -219,17 +213,10 @@ describe('lz4 encoding with one core', { timeout: 30_000 }, () => {
         stored.push(block ? createHash('sha256').update(block).digest('hex') : 'raw');
       }
       console.log(JSON.stringify({ cores: availableParallelism(), thread: !!encodingThread(), stored }));`;
-    const { stdout } = await promisify(execFile)('taskset', [
-      '-c',
-      '0',
-      process.execPath,
-      ...process.execArgv,
-      '--input-type=module',
-      '-e',
-      script,
-      file,
-    ]).finally(() => rm(dir, { recursive: true, force: true }));
-    const answer = JSON.parse(stdout) as { cores: number; thread: boolean; stored: string[] };
+    const answer = await runChildScript<{ cores: number; thread: boolean; stored: string[] }>(script, Buffer.concat(segments), {
+      name: 'dogestry-one-core-',
+      under: ['taskset', '-c', '0'],
+    });
     assert.equal(answer.cores, 1);
     assert.equal(answer.thread, false, 'no thread started');
     assert.deepEqual(answer.stored, expected(segments));
@@ -239,18 +226,11 @@ describe('lz4 encoding with one core', { timeout: 30_000 }, () => {
 describe('lz4 encoding with a thread that cannot start', { timeout: 30_000 }, () => {
   it('encodes in place, and starts no thread per segment, when its code is missing', async () => {
     // An installation (or a bundle) without the thread's file: a copy of the sources lacking it.
-    const dir = await mkdtemp(join(tmpdir(), 'dogestry-no-thread-'));
-    const core = new URL('..', import.meta.url).pathname;
-    await cp(join(core, 'src'), join(dir, 'src'), { recursive: true });
-    await cp(join(core, 'wasm'), join(dir, 'wasm'), { recursive: true });
-    await rm(join(dir, 'src', 'encode-thread-entry.ts'));
-    await writeFile(join(dir, 'package.json'), '{"type":"module"}');
     const segments = [text(1), mixed(2), randomBytes(SEGMENT)];
-    await writeFile(join(dir, 'segments'), Buffer.concat(segments));
-    const script = `
+    const script = (src: string) => `
       import { createHash } from 'node:crypto';
       import { readFileSync } from 'node:fs';
-      import { encodingThread, inPlace, SegmentEncoder } from '${pathToFileURL(join(dir, 'src', 'encode-thread.ts')).href}';
+      import { encodingThread, inPlace, SegmentEncoder } from '${src}/encode-thread.ts';
       const all = readFileSync(process.argv[1]);
       const segments = [0, 1, 2].map((i) => all.subarray(i * ${SEGMENT}, (i + 1) * ${SEGMENT}));
       const encoder = new SegmentEncoder();
@@ -260,14 +240,10 @@ describe('lz4 encoding with a thread that cannot start', { timeout: 30_000 }, ()
       while (encodingThread()) await new Promise((resolve) => setTimeout(resolve, 20)); // it fails to start
       for (const segment of segments.slice(1)) stored.push(digest(await encoder.encode([segment], ${SEGMENT})));
       console.log(JSON.stringify({ inPlace, thread: !!encodingThread(), stored }));`;
-    const { stdout } = await promisify(execFile)(process.execPath, [
-      ...process.execArgv,
-      '--input-type=module',
-      '-e',
-      script,
-      join(dir, 'segments'),
-    ]).finally(() => rm(dir, { recursive: true, force: true }));
-    const answer = JSON.parse(stdout) as { inPlace: number; thread: boolean; stored: string[] };
+    const answer = await runChildScript<{ inPlace: number; thread: boolean; stored: string[] }>(script, Buffer.concat(segments), {
+      name: 'dogestry-no-thread-',
+      copy: { folders: ['src', 'wasm'], omit: ['src/encode-thread-entry.ts'] },
+    });
     assert.equal(answer.thread, false, 'no second thread started');
     assert.equal(answer.inPlace, 3);
     assert.deepEqual(answer.stored, expected(segments));

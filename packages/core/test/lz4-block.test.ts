@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { DogestryError } from '@dogestry/core';
 import { encoderFor } from '@dogestry/core/internal';
 import { compress, uncompressSync } from 'lz4-napi';
 import { blobReadFailure } from '../src/blob-read.ts';
 import { type BlockCodec, blockCodecs, decodeBlock, encodeBlock } from '../src/lz4-block.ts';
+import { runChildScript } from './support/child-script.ts';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -316,30 +316,21 @@ describe('lz4 block codec builds (native, WebAssembly)', () => {
   });
 
   /** What a copy of core's `folders` under a directory named `name` runs, encoding and decoding `input`. */
-  async function inACopy(name: string, folders: string[], input: Buffer): Promise<{ codecs: string[]; block: string; back: string }> {
-    const dir = await mkdtemp(join(tmpdir(), name));
-    try {
-      const core = fileURLToPath(new URL('..', import.meta.url));
-      for (const folder of folders) await cp(join(core, folder), join(dir, folder), { recursive: true });
-      await writeFile(join(dir, 'package.json'), '{"type":"module"}');
-      await writeFile(join(dir, 'input'), input);
-      const script = `
+  const inACopy = (name: string, folders: string[], input: Buffer) =>
+    runChildScript<{ codecs: string[]; block: string; back: string }>(
+      (src) => `
         import { createHash } from 'node:crypto';
         import { readFileSync } from 'node:fs';
-        import { blockCodecs, decodeBlock, encodeBlock } from '${pathToFileURL(join(dir, 'src', 'lz4-block.ts')).href}';
+        import { blockCodecs, decodeBlock, encodeBlock } from '${src}/lz4-block.ts';
         const input = readFileSync(process.argv[1]);
         const output = Buffer.alloc(input.length);
         const block = output.subarray(0, encodeBlock(input, output));
         const back = decodeBlock([block], block.length, input.length);
         const sha = (b) => createHash('sha256').update(b).digest('hex');
-        console.log(JSON.stringify({ codecs: blockCodecs().map((c) => c.name), block: sha(block), back: sha(back) }));`;
-      const run = promisify(execFile);
-      const { stdout } = await run(process.execPath, [...process.execArgv, '--input-type=module', '-e', script, join(dir, 'input')]);
-      return JSON.parse(stdout) as { codecs: string[]; block: string; back: string };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
+        console.log(JSON.stringify({ codecs: blockCodecs().map((c) => c.name), block: sha(block), back: sha(back) }));`,
+      input,
+      { name, copy: { folders } },
+    );
 
   it('an installation without the native build encodes and decodes with WebAssembly, to the same bytes', async () => {
     const input = layerLike(1024 * 1024);
