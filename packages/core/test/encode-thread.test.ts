@@ -126,8 +126,12 @@ describe('lz4 encoding thread', { timeout: 30_000 }, () => {
     const encoder = new SegmentEncoder();
     await encoder.encode([text(1)], SEGMENT);
     await encodingThreadReady();
-    // Enough that the thread cannot answer them all before it is stopped, even on a busy machine.
-    const pending = Array.from({ length: 48 }, (_, seed) => encoder.encode([text(seed + 1)], SEGMENT));
+    // Enough work that the thread cannot answer it all before it is stopped, even on a busy
+    // machine: 96 MiB of node's executable, ~0.25 s to encode. (48 segments of text, which the
+    // native encoder takes ~0.3 ms each, were once all answered before terminate() landed.)
+    const all = readFileSync(process.execPath);
+    const count = Math.min(96, Math.floor(all.length / SEGMENT));
+    const pending = Array.from({ length: count }, (_, i) => encoder.encode([all.subarray(i * SEGMENT, (i + 1) * SEGMENT)], SEGMENT));
     await (encodingThread() as NonNullable<ReturnType<typeof encodingThread>>).terminate();
     for (const result of await Promise.allSettled(pending)) {
       // The first may have been answered before the thread stopped; the others were not.
