@@ -1,5 +1,5 @@
 import { readDecoded } from './blob-read.js';
-import { type BufferPool, lent } from './buffer-pool.js';
+import type { BufferPool } from './buffer-pool.js';
 import type { BlobReader } from './docker/load-tar.js';
 import { bytesPassed } from './memory.js';
 import type { ProgressListener } from './progress.js';
@@ -88,7 +88,9 @@ export class DirectLayer {
         else this.queue[0] = head.subarray(n);
         this.queued -= n;
         this.position += n;
-        bytesPassed(n, lent(head) ? 'young' : 'old');
+        // Each chunk, a pool's decoded block or the read's own (a layer stored as is), lives only
+        // until the engine's socket wrote it: young garbage (memory.ts).
+        bytesPassed(n, 'young');
         if (this.queued < AHEAD) this.wake('decoder');
         return n === head.length ? head : head.subarray(0, n);
       }

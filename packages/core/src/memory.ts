@@ -22,6 +22,12 @@
  *   (701 MiB) from a directory then makes 10 full GCs instead of 43 (172 ms of GC instead of
  *   496): 2.3-2.7 s of CPU instead of 2.8-3.5, at 102 MiB peak RSS instead of 115-116 (3
  *   interleaved runs; with no full GC at all it peaked at 112-113 MiB);
+ * - a direct pull's chunks of a layer stored as is (`--compression none`): the read's own
+ *   buffers, which live as long as a pooled block does, until the engine's socket wrote them.
+ *   Counted as old, the real image's pull made 43 full GCs of ~10 ms each, and V8's helper
+ *   threads marked for as long again; as young, 10: 1.02-1.27 s of user CPU instead of
+ *   1.69-2.00, at 95-98 MiB peak RSS instead of 92-94 (4 interleaved runs; a synthetic 1 GiB
+ *   image: 1.60-1.93 s instead of 2.36-2.41, 101-102 MiB instead of 95-97);
  * - a push's chunks (layer-encoder.ts), which its body lets go within 2 MiB, before two minor
  *   GCs pass. A full GC costs 10-15 ms at push's heap, and a push made 43 of them.
  */
