@@ -20,8 +20,13 @@ export interface StreamHash {
  * A stream hash, on a shared hashing thread where there are cores to spare. sha256 costs
  * ~0.6 s of CPU per GiB on the thread that also parses, decodes and writes the stream; on the
  * hashing thread the caller pays ~0.15 s per GiB for copying instead (measured). On 2 cores
- * that does not pay: the engine and we already fill both cores while a layer streams
- * (measured here: push -0.1 s, within noise; verify +0.1 s), so there it hashes in place.
+ * it hashes in place: push gained -0.1 s (within noise) and verify lost 0.1 s. A pull from a
+ * directory did gain: the engine reads a load whole before it applies any layer, and while
+ * the body streams our main thread is the limit (~85% busy, the engine ~25%), so its stream
+ * phase took 1.76-2.25 s instead of 2.19-2.35 (lz4) and 1.47-1.70 instead of 1.77-1.87
+ * (none), 3 interleaved pairs on the bench's real image. But the thread cost the pull 17-22
+ * MiB of peak RSS (98 -> 115-121 MiB, with 2 to 8 batches in flight), which the 128 MiB bound
+ * on a 4 GiB pull (109 MiB) cannot spare.
  */
 export function streamHash(): StreamHash {
   return availableParallelism() > 2 ? threadHash() : new LocalHash();
