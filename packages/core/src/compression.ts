@@ -116,17 +116,24 @@ export function decode(source: AsyncIterable<Buffer>, pool?: BufferPool): AsyncG
 /**
  * A push-style decoder for any encoding dogestry writes, chosen by the first 4 bytes written to
  * it. `pool`: lz4 blocks decode into its buffers, for an output that gives them back (buffer-pool.ts).
+ * `whole`: each lz4 frame's output is handed on in one piece, not in 256 KiB views, for an
+ * output that counts bytes rather than chunks.
  */
-export function createDecoder(output: ByteOutput, pool?: BufferPool): Encoder {
-  return new DetectingDecoder(output, pool);
+export function createDecoder(output: ByteOutput, pool?: BufferPool, whole = false): Encoder {
+  return new DetectingDecoder(output, pool, whole);
 }
 
 /**
  * Decode a stored blob from `source` straight into `output`, push-style: per chunk, only
  * synchronous calls unless something downstream is behind. Answers the stored bytes read.
+ *
+ * Its outputs (a direct pull's queue, a cache file, a hash) count bytes, so each lz4 frame
+ * goes on whole: one call per 1 MiB frame instead of four. A cold pull of the bench's real
+ * image from a directory (4 interleaved pairs): stream phase 2.15-2.55 s instead of 2.42-2.64,
+ * peak RSS 93 MiB instead of 102.
  */
 export async function decodeInto(source: AsyncIterable<Buffer>, output: ByteOutput, pool?: BufferPool): Promise<number> {
-  const decoder = createDecoder(output, pool);
+  const decoder = createDecoder(output, pool, true);
   let stored = 0;
   await pump(source, (chunk) => {
     stored += chunk.length;
@@ -144,7 +151,8 @@ class DetectingDecoder implements Encoder {
 
   constructor(
     private readonly output: ByteOutput,
-    private readonly pool?: BufferPool,
+    private readonly pool: BufferPool | undefined,
+    private readonly whole: boolean,
   ) {}
 
   write(chunk: Buffer): Promise<void> | undefined {
@@ -164,7 +172,12 @@ class DetectingDecoder implements Encoder {
     this.head = [];
     switch (detectEncoding(first)) {
       case 'lz4':
-        this.inner = new FramedCodec((emit) => new Lz4FrameSplitter(emit, this.pool), this.output);
+        this.inner = new FramedCodec(
+          (emit) => new Lz4FrameSplitter(emit, this.pool),
+          this.output,
+          undefined,
+          this.whole ? Number.POSITIVE_INFINITY : undefined,
+        );
         break;
       case 'gzip':
         this.inner = zlibDecoder(createGunzip({ chunkSize: 256 * 1024 }), this.output);

@@ -14,15 +14,15 @@ export interface Framer {
 const IN_FLIGHT = 3;
 /**
  * Readers (stream buffers, pipeline() stages) count chunks as well as bytes, so whole 1 MiB
- * frames could pin many MiB per stage: hand them on as 256 KiB views (no copy).
+ * frames could pin many MiB per stage: by default, hand them on as 256 KiB views (no copy).
  */
 const OUTPUT_SLICE = 256 * 1024;
 
 /**
  * Runs the work of each frame a framer cuts, with up to `inFlight` frames at a time, and hands
- * the outputs to `output` in input order, each as soon as it and those before it are done.
- * Push-style: `write` returns a promise only when `inFlight` frames are already pending, so a
- * caller's per-chunk cost is a synchronous call.
+ * the outputs to `output` in input order, each as soon as it and those before it are done, in
+ * views of at most `slice` bytes. Push-style: `write` returns a promise only when `inFlight`
+ * frames are already pending, so a caller's per-chunk cost is a synchronous call.
  */
 export class FramedCodec {
   private readonly waiting: FrameWork[] = [];
@@ -36,6 +36,7 @@ export class FramedCodec {
     makeFramer: (emit: (work: FrameWork) => void) => Framer,
     private readonly output: ByteOutput,
     private readonly inFlight = IN_FLIGHT,
+    private readonly slice = OUTPUT_SLICE,
   ) {
     this.framer = makeFramer((work) => this.waiting.push(work));
   }
@@ -71,8 +72,8 @@ export class FramedCodec {
     job.catch(() => {}); // awaited in order on the tail; this only silences an early rejection
     this.tail = this.tail.then(async () => {
       for (const buffer of await job) {
-        for (let at = 0; at < buffer.length; at += OUTPUT_SLICE) {
-          const wait = this.output(at === 0 && buffer.length <= OUTPUT_SLICE ? buffer : buffer.subarray(at, at + OUTPUT_SLICE));
+        for (let at = 0; at < buffer.length; at += this.slice) {
+          const wait = this.output(at === 0 && buffer.length <= this.slice ? buffer : buffer.subarray(at, at + this.slice));
           if (wait) await wait;
         }
       }

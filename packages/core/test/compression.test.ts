@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { COMPRESSIONS } from '@dogestry/core';
 import { decode, detectEncoding, encoderFor } from '@dogestry/core/internal';
 import { compressFrame, decompressFrame } from 'lz4-napi';
+import { decodeInto } from '../src/compression.ts';
 
 const exec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -41,6 +42,20 @@ describe('layer encodings', () => {
       if (compression !== 'none') assert.ok(encoded.length < Buffer.concat(input).length * 0.8, 'compressible input shrinks');
     });
   }
+
+  it('hands decoded lz4 frames on whole to an output that counts bytes, in 256 KiB views to a stage', async () => {
+    const input = text(4 * MiB);
+    const encoded = await run(encoderFor('lz4'), [input]);
+    const whole: number[] = [];
+    await decodeInto(Readable.from([encoded]), (chunk) => {
+      whole.push(chunk.length);
+      return undefined;
+    });
+    assert.deepEqual(whole, [MiB, MiB, MiB, MiB], 'one call per 1 MiB frame');
+    const views: number[] = [];
+    for await (const chunk of decode(Readable.from([encoded]))) views.push(chunk.length);
+    assert.deepEqual(views, Array(16).fill(256 * 1024));
+  });
 
   it('writes lz4 as several independent frames, so memory stays bounded', async () => {
     const encoded = await run(encoderFor('lz4'), [randomBytes(9 * 1024 * 1024)]);
