@@ -8,7 +8,7 @@ bash scripts/setup.sh --all
 PATH="$(bash scripts/node.sh 24):$PATH"
 export PATH
 npx biome check .
-bash scripts/build-lz4.sh --check  # the committed lz4 codec (WebAssembly, linux-x64) is what its C source builds to
+bash scripts/build-native.sh --check  # the committed C builds (lz4: WebAssembly, linux-x64; sha256: linux-x64) are what their sources build to
 npx tsc -p test --noEmit
 export DOCKER_API_VERSION=1.41  # the docker CLI on some machines is newer than Debian's dockerd
 files=$(ls packages/*/test/*.test.ts test/e2e/*.test.ts)

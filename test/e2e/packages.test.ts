@@ -104,13 +104,18 @@ it('runs the installed CLI', async () => {
   // shipped codec decodes: its native build on linux-x64 (packages/core/native), which must load
   // from an install, and its WebAssembly build (packages/core/wasm) everywhere.
   assert.ok(existsSync(join(project, 'node_modules', '@dogestry', 'core', 'wasm', 'lz4-block.wasm')), 'core ships its decoder');
+  // Likewise its native sha256 (packages/core/native/sha256.linux-x64.node), which pulls hash with.
   const codecs = await run(
     process.execPath,
-    ['--input-type=module', '-e', "console.log((await import('@dogestry/core/lib/lz4-block')).blockCodecs().map((c) => c.name).join(' '))"],
+    [
+      '--input-type=module',
+      '-e',
+      "console.log((await import('@dogestry/core/lib/lz4-block')).blockCodecs().map((c) => c.name).join(' '), (await import('@dogestry/core/lib/sha256-native')).nativeHash() ? 'sha256' : '')",
+    ],
     { cwd: project },
   );
   const native = process.platform === 'linux' && process.arch === 'x64';
-  assert.equal(codecs.stdout.trim(), native ? 'native webassembly' : 'webassembly', 'the installed codec builds');
+  assert.equal(codecs.stdout.trim(), native ? 'native webassembly sha256' : 'webassembly', 'the installed native builds');
   const imageId = (await dockerd.docker('image', 'inspect', '-f', '{{.Id}}', 'myapp:1.0')).trim();
   await dockerd.docker('rmi', 'myapp:1.0');
   await run(bin, ['pull', remote, 'myapp:1.0', '--docker-host', dockerd.host, '-q'], { cwd: project, env });

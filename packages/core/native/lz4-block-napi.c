@@ -1,5 +1,5 @@
 /*
- * The LZ4 block codec of ../wasm/lz4-block.c as a Node-API module, built by scripts/build-lz4.sh
+ * The LZ4 block codec of ../wasm/lz4-block.c as a Node-API module, built by scripts/build-native.sh
  * for linux-x64 (lz4-block.linux-x64.node, committed; lz4-block.ts loads it where it can, and
  * the WebAssembly build everywhere else). The same C, so the same blocks, but about 15% less
  * CPU to encode: no copies into and out of a module's memory, and code compiled ahead of time.

@@ -5,7 +5,7 @@ import { blobKey } from './format.js';
 import type { ByteOutput } from './framed-codec.js';
 import { type ProgressListener, progressCounter } from './progress.js';
 import type { Remote } from './remote.js';
-import { streamHash } from './sha256.js';
+import { offloadedHash, streamHash } from './sha256.js';
 import { both } from './streams.js';
 
 /** Where a layer stored compressed under another digest comes from: that blob's digest and size. */
@@ -53,7 +53,7 @@ export async function readDecoded(
   const onStop = () => body.destroy(stop?.reason);
   if (stop?.aborted) onStop();
   stop?.addEventListener('abort', onStop, { once: true });
-  const hash = streamHash();
+  const hash = offloadedHash();
   const progress = progressCounter(emit, `sha256:${hex}`, size);
   let decoded = 0;
   let stored: number;

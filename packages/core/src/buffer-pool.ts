@@ -12,7 +12,9 @@ import type { Readable, Writable } from 'node:stream';
  * write's callback, which the socket runs once it no longer needs the bytes) and only when the
  * view written ends where the lent bytes end: a stream writes a buffer's views in order, so the
  * last one written means all were. A buffer never written that far (a failed load, a view
- * dropped) is not given back: the GC frees it as before, and the pool makes a new one.
+ * dropped) is not given back: the GC frees it as before, and the pool makes a new one. Whoever
+ * else reads a lent view after passing it on (the hash, on libuv's thread pool:
+ * sha256-native.ts) `hold`s it until done, and the buffer goes back only once all have `release`d.
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];
@@ -30,7 +32,7 @@ export class BufferPool {
       whole = Buffer.allocUnsafeSlow(this.size);
       this.made++;
     }
-    loans.set(whole.buffer, { pool: this, whole, end: length });
+    loans.set(whole.buffer, { pool: this, whole, end: length, holds: 0, written: false });
     return whole.subarray(0, length);
   }
 
@@ -49,6 +51,10 @@ interface Loan {
   readonly whole: Buffer;
   /** Where the lent bytes end in the buffer. */
   readonly end: number;
+  /** Readers still to `release` it. */
+  holds: number;
+  /** The view that ends the loan was written. */
+  written: boolean;
 }
 
 const loans = new WeakMap<ArrayBufferLike, Loan>();
@@ -58,11 +64,31 @@ export function lent(chunk: Uint8Array): boolean {
   return loans.has(chunk.buffer);
 }
 
-/** `chunk`'s bytes are written and will not be read again: give its buffer back if they end a loan. */
+/** `chunk`'s bytes are written and will not be read again: give its buffer back if they end a loan nobody holds. */
 export function written(chunk: Uint8Array): void {
   const loan = loans.get(chunk.buffer);
   if (!loan || chunk.byteOffset + chunk.length !== loan.end) return;
-  loans.delete(chunk.buffer);
+  loan.written = true;
+  settle(chunk.buffer, loan);
+}
+
+/** `chunk` will be read after it is passed on: if it is lent, its buffer is not given back until `release`d. */
+export function hold(chunk: Uint8Array): void {
+  const loan = loans.get(chunk.buffer);
+  if (loan) loan.holds++;
+}
+
+/** The reader that `hold`s `chunk` is done with it. */
+export function release(chunk: Uint8Array): void {
+  const loan = loans.get(chunk.buffer);
+  if (!loan) return;
+  loan.holds--;
+  settle(chunk.buffer, loan);
+}
+
+function settle(key: ArrayBufferLike, loan: Loan): void {
+  if (!loan.written || loan.holds > 0) return;
+  loans.delete(key);
   loan.pool.giveBack(loan.whole);
 }
 

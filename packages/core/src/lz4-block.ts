@@ -1,6 +1,6 @@
 /**
  * LZ4 block encoding and decoding: our C (packages/core/wasm/lz4-block.c, built by
- * scripts/build-lz4.sh) as a native Node-API module where one is built for this platform and
+ * scripts/build-native.sh) as a native Node-API module where one is built for this platform and
  * loads (linux-x64: native/lz4-block.linux-x64.node), else as WebAssembly. Both are the same
  * code and write the same blocks. The native one works on the callers' own buffers; the
  * WebAssembly one copies each block into its memory and the result out of it (an instance to
@@ -15,10 +15,9 @@
  * thread the limit.)
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { BufferPool } from './buffer-pool.js';
 import { FormatError } from './errors.js';
+import { nativeModule } from './native-module.js';
 
 /** One build of the codec. */
 export interface BlockCodec {
@@ -57,9 +56,6 @@ const REASONS: Record<number, string> = {
   [-3]: 'a match refers to before its start',
   [-4]: 'it decodes to fewer bytes than its frame says',
 };
-
-/** The native build's file for this platform, if there is one. */
-const NATIVE = process.platform === 'linux' && process.arch === 'x64' ? '../native/lz4-block.linux-x64.node' : undefined;
 
 let compiled: object | undefined;
 let decoder: Lz4BlockModule | undefined;
@@ -141,24 +137,18 @@ const webAssembly: BlockCodec = {
  */
 function nativeCodec(): BlockCodec | null {
   if (native !== undefined) return native;
-  native = null;
-  if (!NATIVE) return native;
-  try {
-    const module = createRequire(import.meta.url)(fileURLToPath(installed(NATIVE))) as NativeLz4;
-    native = {
-      name: 'native',
-      encode: module.encode,
-      decode(parts, length, output) {
-        const [only] = parts;
-        if (parts.length === 1 && only?.length === length) return module.decode(only, output);
-        if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * scratch.length));
-        copyParts(scratch, parts, 0);
-        return module.decode(scratch.subarray(0, length), output);
-      },
-    };
-  } catch {
-    // The WebAssembly build, then.
-  }
+  const module = nativeModule<NativeLz4>('lz4-block');
+  native = module && {
+    name: 'native',
+    encode: module.encode,
+    decode(parts, length, output) {
+      const [only] = parts;
+      if (parts.length === 1 && only?.length === length) return module.decode(only, output);
+      if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * scratch.length));
+      copyParts(scratch, parts, 0);
+      return module.decode(scratch.subarray(0, length), output);
+    },
+  };
   return native;
 }
 

@@ -2,11 +2,14 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DogestryError } from './errors.js';
+import { nativeHash } from './sha256-native.js';
 
 /**
- * An incremental sha256 of a stream (a layer on its way in or out). `update` takes the chunk
- * before it returns (the caller may hand it on at once); a returned promise asks the caller
- * to wait before the next update, as a stream's backpressure does.
+ * An incremental sha256 of a stream (a layer on its way in or out). The caller may hand a
+ * chunk on as soon as `update` returns, but must not change its bytes: a hash may read them
+ * later (sha256-native.ts; a buffer pool's lent buffers, which are reused, are held until it
+ * has: buffer-pool.ts). A returned promise asks the caller to wait before the next update, as a
+ * stream's backpressure does.
  */
 export interface StreamHash {
   update(chunk: Buffer): Promise<void> | undefined;
@@ -20,16 +23,30 @@ export interface StreamHash {
  * A stream hash, on a shared hashing thread where there are cores to spare. sha256 costs
  * ~0.6 s of CPU per GiB on the thread that also parses, decodes and writes the stream; on the
  * hashing thread the caller pays ~0.15 s per GiB for copying instead (measured). On 2 cores
- * it hashes in place: push gained -0.1 s (within noise) and verify lost 0.1 s. A pull from a
- * directory did gain: the engine reads a load whole before it applies any layer, and while
- * the body streams our main thread is the limit (~85% busy, the engine ~25%), so its stream
- * phase took 1.76-2.25 s instead of 2.19-2.35 (lz4) and 1.47-1.70 instead of 1.77-1.87
- * (none), 3 interleaved pairs on the bench's real image. But the thread cost the pull 17-22
- * MiB of peak RSS (98 -> 115-121 MiB, with 2 to 8 batches in flight), which the 128 MiB bound
- * on a 4 GiB pull (109 MiB) cannot spare.
+ * that does not pay: push gained -0.1 s (within noise), verify lost 0.1 s, so there it hashes
+ * in place. (A pull's layers did gain: see `offloadedHash`.)
  */
 export function streamHash(): StreamHash {
   return availableParallelism() > 2 ? threadHash() : new LocalHash();
+}
+
+/**
+ * The hash of a pull's decoded layers: on libuv's thread pool with our native module
+ * (sha256-native.ts: no copy, no thread of our own), with 2 cores or more; else `streamHash`.
+ *
+ * The engine reads a whole load before it applies any layer, and while the body streams a
+ * pull's main thread reads, decodes, hashes and writes every byte. With the hash on the pool,
+ * a cold pull of the bench's real image from a directory (4 interleaved pairs, frames decoded
+ * whole: compression.ts `decodeInto`): stream phase
+ * 2.38 s instead of 2.60 (lz4), 1.74 s instead of 2.03 (stored as is); start to loaded 7.78 s
+ * instead of 8.32, 7.30 s instead of 7.81. Push and verify keep `streamHash`: on 2 cores the
+ * pool's hash competed with push's encoding thread (3 of 3 pairs 0.2-0.5 s slower), and verify
+ * held 17 MiB more of its pool's buffers. Our own hashing thread sped a pull up too, but cost
+ * it 17-22 MiB of peak RSS (98 -> 115-121 MiB), which the 128 MiB bound on a 4 GiB pull
+ * (109 MiB) cannot spare.
+ */
+export function offloadedHash(): StreamHash {
+  return (availableParallelism() > 1 ? nativeHash() : null) ?? streamHash();
 }
 
 /** A stream hash on the hashing thread, whatever the cores. */

@@ -167,7 +167,7 @@ async function checkLayerBlob(
   if (!body) return { bytes: 0, problem: { kind: 'missing', detail: 'not on the remote' } };
   const hash = streamHash();
   let decoded = 0;
-  // The hash takes each decoded block before `update` returns: its buffer is free at once.
+  // Each decoded block's buffer goes back to the pool once the hash has read it (buffer-pool.ts).
   const pool = new BufferPool(SEGMENT);
   try {
     await decodeInto(

@@ -1,5 +1,5 @@
 /*
- * LZ4 block encoding and decoding for dogestry, built by scripts/build-lz4.sh twice: to
+ * LZ4 block encoding and decoding for dogestry, built by scripts/build-native.sh twice: to
  * WebAssembly (packages/core/wasm/lz4-block.wasm, for every platform) and natively for
  * linux-x64 (packages/core/native/, with lz4-block-napi.c; on layer 1 of the bench's real
  * image its encoding takes 1.62-1.82 s against the WebAssembly's 1.91-2.04). Both are committed. Written

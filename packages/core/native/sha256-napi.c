@@ -1,0 +1,188 @@
+/*
+ * sha256 off the calling thread, with no thread of our own: a Node-API module (built by
+ * scripts/build-native.sh for linux-x64 as sha256.linux-x64.node, committed) that runs
+ * OpenSSL's SHA256_Update, which node itself exports, as async work on libuv's thread pool.
+ * sha256-native.ts drives it; where it does not load (another platform, a node without those
+ * symbols: the module is linked to resolve every symbol as it loads, so that is a load error,
+ * never a crash later), streams hash as before (sha256.ts).
+ *
+ *   init(context: Uint8Array): void             a fresh hash in `context` (CONTEXT_BYTES or more)
+ *   update(context, chunks: Uint8Array[], done: () => void): void
+ *                                               hash `chunks`, in order, on the thread pool; then
+ *                                               call `done` on this thread. Until then neither
+ *                                               `context` nor a chunk may change: the caller
+ *                                               holds them, and sends no other update of `context`.
+ *   final(context, digest: Uint8Array): void    the 32-byte digest of everything hashed into `digest`
+ *
+ * A worker thread that requires the module gets its own functions (Node-API modules load per
+ * thread). As in lz4-block-napi.c, the few Node-API declarations used are written here, and
+ * no libc is linked: malloc and free, like OpenSSL's functions, come from node's process.
+ */
+typedef __SIZE_TYPE__ size_t;
+typedef unsigned char u8;
+typedef unsigned int u32;
+
+/* OpenSSL's SHA256_CTX is 112 bytes; JavaScript gives 256, checked below. */
+#define CONTEXT_BYTES 256
+extern int SHA256_Init(void *context);
+extern int SHA256_Update(void *context, const void *data, size_t length);
+extern int SHA256_Final(u8 *digest, void *context);
+extern void *malloc(size_t size);
+extern void free(void *pointer);
+
+typedef struct napi_env__ *napi_env;
+typedef struct napi_value__ *napi_value;
+typedef struct napi_ref__ *napi_ref;
+typedef struct napi_async_work__ *napi_async_work;
+typedef struct napi_callback_info__ *napi_callback_info;
+typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+typedef void (*napi_async_execute_callback)(napi_env env, void *data);
+typedef enum { napi_ok } napi_status;
+typedef void (*napi_async_complete_callback)(napi_env env, napi_status status, void *data);
+typedef enum { napi_int8_array, napi_uint8_array } napi_typedarray_type;
+
+extern napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *argc, napi_value *argv, napi_value *self,
+                                    void **data);
+extern napi_status napi_get_typedarray_info(napi_env, napi_value, napi_typedarray_type *type, size_t *length, void **data,
+                                            napi_value *arraybuffer, size_t *offset);
+extern napi_status napi_get_array_length(napi_env, napi_value, u32 *result);
+extern napi_status napi_get_element(napi_env, napi_value object, u32 index, napi_value *result);
+extern napi_status napi_create_reference(napi_env, napi_value, u32 initial, napi_ref *result);
+extern napi_status napi_get_reference_value(napi_env, napi_ref, napi_value *result);
+extern napi_status napi_delete_reference(napi_env, napi_ref);
+extern napi_status napi_create_string_utf8(napi_env, const char *text, size_t length, napi_value *result);
+extern napi_status napi_get_undefined(napi_env, napi_value *result);
+extern napi_status napi_call_function(napi_env, napi_value self, napi_value function, size_t argc, const napi_value *argv,
+                                      napi_value *result);
+extern napi_status napi_create_async_work(napi_env, napi_value resource, napi_value name,
+                                          napi_async_execute_callback execute, napi_async_complete_callback complete,
+                                          void *data, napi_async_work *result);
+extern napi_status napi_queue_async_work(napi_env, napi_async_work);
+extern napi_status napi_delete_async_work(napi_env, napi_async_work);
+extern napi_status napi_create_function(napi_env, const char *name, size_t length, napi_callback cb, void *data,
+                                        napi_value *result);
+extern napi_status napi_set_named_property(napi_env, napi_value object, const char *name, napi_value value);
+extern napi_status napi_throw_type_error(napi_env, const char *code, const char *message);
+extern napi_status napi_throw_error(napi_env, const char *code, const char *message);
+
+/* One update: the context and chunks' bytes, and references that keep them and `done` alive until it completes. */
+typedef struct {
+  napi_async_work work;
+  napi_ref arguments[3]; /* context, chunks, done */
+  void *context;
+  u32 count;
+  struct {
+    const u8 *bytes;
+    size_t length;
+  } chunks[];
+} Update;
+
+static void *bad(napi_env env, const char *expected) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", expected);
+  return 0;
+}
+
+/* The bytes of a Uint8Array (Buffers are) of at least `minimum` bytes, or 0 with a TypeError thrown. */
+static void *bytes_of(napi_env env, napi_value value, size_t minimum, size_t *length, const char *expected) {
+  napi_typedarray_type type;
+  void *data = 0;
+  size_t have = 0;
+  if (napi_get_typedarray_info(env, value, &type, &have, &data, 0, 0) != napi_ok || type != napi_uint8_array || have < minimum)
+    return bad(env, expected);
+  if (length) *length = have;
+  return data ? data : (void *)"";
+}
+
+static napi_value js_init(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok || argc < 1) return bad(env, "sha256: expected (context)");
+  void *context = bytes_of(env, argv[0], CONTEXT_BYTES, 0, "sha256: expected a context of 256 bytes");
+  if (context) SHA256_Init(context);
+  return 0;
+}
+
+static napi_value js_final(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok || argc < 2) return bad(env, "sha256: expected (context, digest)");
+  void *context = bytes_of(env, argv[0], CONTEXT_BYTES, 0, "sha256: expected a context of 256 bytes");
+  if (!context) return 0;
+  u8 *digest = bytes_of(env, argv[1], 32, 0, "sha256: expected a digest of 32 bytes");
+  if (digest) SHA256_Final(digest, context);
+  return 0;
+}
+
+/* On a thread of libuv's pool: nothing here touches JavaScript. */
+static void hash_chunks(napi_env env, void *data) {
+  (void)env;
+  Update *update = data;
+  for (u32 i = 0; i < update->count; i++) SHA256_Update(update->context, update->chunks[i].bytes, update->chunks[i].length);
+}
+
+static void release(napi_env env, Update *update) {
+  for (int i = 0; i < 3; i++)
+    if (update->arguments[i]) napi_delete_reference(env, update->arguments[i]);
+  if (update->work) napi_delete_async_work(env, update->work);
+  free(update);
+}
+
+/* Back on the calling thread: let go of the arguments, then call `done`. */
+static void hashed(napi_env env, napi_status status, void *data) {
+  (void)status;
+  Update *update = data;
+  napi_value done = 0, self = 0;
+  napi_get_reference_value(env, update->arguments[2], &done);
+  release(env, update);
+  napi_get_undefined(env, &self);
+  if (done) napi_call_function(env, self, done, 0, 0, 0);
+}
+
+static napi_value js_update(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  u32 count = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok || argc < 3 || napi_get_array_length(env, argv[1], &count) != napi_ok)
+    return bad(env, "sha256: expected (context, chunks: Uint8Array[], done)");
+  void *context = bytes_of(env, argv[0], CONTEXT_BYTES, 0, "sha256: expected a context of 256 bytes");
+  if (!context) return 0;
+  Update *update = malloc(sizeof(Update) + count * sizeof(update->chunks[0]));
+  if (!update) {
+    napi_throw_error(env, 0, "sha256: out of memory");
+    return 0;
+  }
+  *update = (Update){.context = context, .count = count};
+  for (u32 i = 0; i < count; i++) {
+    napi_value chunk;
+    if (napi_get_element(env, argv[1], i, &chunk) != napi_ok ||
+        !(update->chunks[i].bytes = bytes_of(env, chunk, 0, &update->chunks[i].length, "sha256: expected chunks of Uint8Array"))) {
+      release(env, update);
+      return 0;
+    }
+  }
+  napi_value name;
+  for (int i = 0; i < 3; i++)
+    if (napi_create_reference(env, argv[i], 1, &update->arguments[i]) != napi_ok) goto failed;
+  if (napi_create_string_utf8(env, "dogestry sha256", (size_t)-1, &name) != napi_ok ||
+      napi_create_async_work(env, 0, name, hash_chunks, hashed, update, &update->work) != napi_ok ||
+      napi_queue_async_work(env, update->work) != napi_ok)
+    goto failed;
+  return 0;
+failed:
+  release(env, update);
+  napi_throw_error(env, 0, "sha256: could not queue the update");
+  return 0;
+}
+
+__attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  static const struct {
+    const char *name;
+    napi_callback cb;
+  } functions[] = {{"init", js_init}, {"update", js_update}, {"final", js_final}};
+  for (int i = 0; i < 3; i++) {
+    napi_value function;
+    if (napi_create_function(env, functions[i].name, (size_t)-1, functions[i].cb, 0, &function) != napi_ok) return 0;
+    if (napi_set_named_property(env, exports, functions[i].name, function) != napi_ok) return 0;
+  }
+  return exports;
+}
