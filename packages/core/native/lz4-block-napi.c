@@ -9,29 +9,12 @@
  *
  * Both work on the arrays' own bytes, synchronously; neither reads or writes outside them.
  *
- * Node-API is a stable C ABI (js_native_api.h in Node's headers): the few declarations used
- * are written here, so the build needs no headers and gives the same bytes whichever Node is
- * installed. No libc either: memcpy and memset, which the compiler may call, are node's own.
+ * Node-API is declared in node-api.h, so the build needs no headers. No libc either: memcpy and
+ * memset, which the compiler may call, are node's own.
  */
 #include "../wasm/lz4-block.c"
 
-typedef struct napi_env__ *napi_env;
-typedef struct napi_value__ *napi_value;
-typedef struct napi_callback_info__ *napi_callback_info;
-typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
-typedef enum { napi_ok } napi_status;
-typedef enum { napi_int8_array, napi_uint8_array } napi_typedarray_type;
-typedef __SIZE_TYPE__ size_t;
-
-extern napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *argc, napi_value *argv, napi_value *self,
-                                    void **data);
-extern napi_status napi_get_typedarray_info(napi_env, napi_value, napi_typedarray_type *type, size_t *length, void **data,
-                                            napi_value *arraybuffer, size_t *offset);
-extern napi_status napi_create_int32(napi_env, int value, napi_value *result);
-extern napi_status napi_create_function(napi_env, const char *name, size_t length, napi_callback cb, void *data,
-                                        napi_value *result);
-extern napi_status napi_set_named_property(napi_env, napi_value object, const char *name, napi_value value);
-extern napi_status napi_throw_type_error(napi_env, const char *code, const char *message);
+#include "node-api.h"
 
 /* The call's two Uint8Arrays (Buffers are), each under 2 GiB; else a TypeError is thrown and 0 answered. */
 static int two_arrays(napi_env env, napi_callback_info info, u8 **input, u32 *inputLength, u8 **output, u32 *outputLength) {
@@ -78,14 +61,6 @@ static napi_value js_decode(napi_env env, napi_callback_info info) {
 
 /* Loaded once per thread that requires it (Node-API modules may load in worker threads). */
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback cb;
-  } functions[] = {{"encode", js_encode}, {"decode", js_decode}};
-  for (int i = 0; i < 2; i++) {
-    napi_value function;
-    if (napi_create_function(env, functions[i].name, (size_t)-1, functions[i].cb, 0, &function) != napi_ok) return 0;
-    if (napi_set_named_property(env, exports, functions[i].name, function) != napi_ok) return 0;
-  }
-  return exports;
+  static const struct exported functions[] = {{"encode", js_encode}, {"decode", js_decode}};
+  return export_functions(env, exports, functions, 2);
 }

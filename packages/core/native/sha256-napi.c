@@ -15,10 +15,11 @@
  *   final(context, digest: Uint8Array): void    the 32-byte digest of everything hashed into `digest`
  *
  * A worker thread that requires the module gets its own functions (Node-API modules load per
- * thread). As in lz4-block-napi.c, the few Node-API declarations used are written here, and
- * no libc is linked: malloc and free, like OpenSSL's functions, come from node's process.
+ * thread). Node-API is declared in node-api.h, and no libc is linked: malloc and free, like
+ * OpenSSL's functions, come from node's process.
  */
-typedef __SIZE_TYPE__ size_t;
+#include "node-api.h"
+
 typedef unsigned char u8;
 typedef unsigned int u32;
 
@@ -29,41 +30,6 @@ extern int SHA256_Update(void *context, const void *data, size_t length);
 extern int SHA256_Final(u8 *digest, void *context);
 extern void *malloc(size_t size);
 extern void free(void *pointer);
-
-typedef struct napi_env__ *napi_env;
-typedef struct napi_value__ *napi_value;
-typedef struct napi_ref__ *napi_ref;
-typedef struct napi_async_work__ *napi_async_work;
-typedef struct napi_callback_info__ *napi_callback_info;
-typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
-typedef void (*napi_async_execute_callback)(napi_env env, void *data);
-typedef enum { napi_ok } napi_status;
-typedef void (*napi_async_complete_callback)(napi_env env, napi_status status, void *data);
-typedef enum { napi_int8_array, napi_uint8_array } napi_typedarray_type;
-
-extern napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *argc, napi_value *argv, napi_value *self,
-                                    void **data);
-extern napi_status napi_get_typedarray_info(napi_env, napi_value, napi_typedarray_type *type, size_t *length, void **data,
-                                            napi_value *arraybuffer, size_t *offset);
-extern napi_status napi_get_array_length(napi_env, napi_value, u32 *result);
-extern napi_status napi_get_element(napi_env, napi_value object, u32 index, napi_value *result);
-extern napi_status napi_create_reference(napi_env, napi_value, u32 initial, napi_ref *result);
-extern napi_status napi_get_reference_value(napi_env, napi_ref, napi_value *result);
-extern napi_status napi_delete_reference(napi_env, napi_ref);
-extern napi_status napi_create_string_utf8(napi_env, const char *text, size_t length, napi_value *result);
-extern napi_status napi_get_undefined(napi_env, napi_value *result);
-extern napi_status napi_call_function(napi_env, napi_value self, napi_value function, size_t argc, const napi_value *argv,
-                                      napi_value *result);
-extern napi_status napi_create_async_work(napi_env, napi_value resource, napi_value name,
-                                          napi_async_execute_callback execute, napi_async_complete_callback complete,
-                                          void *data, napi_async_work *result);
-extern napi_status napi_queue_async_work(napi_env, napi_async_work);
-extern napi_status napi_delete_async_work(napi_env, napi_async_work);
-extern napi_status napi_create_function(napi_env, const char *name, size_t length, napi_callback cb, void *data,
-                                        napi_value *result);
-extern napi_status napi_set_named_property(napi_env, napi_value object, const char *name, napi_value value);
-extern napi_status napi_throw_type_error(napi_env, const char *code, const char *message);
-extern napi_status napi_throw_error(napi_env, const char *code, const char *message);
 
 /* One update: the context and chunks' bytes, and references that keep them and `done` alive until it completes. */
 typedef struct {
@@ -175,14 +141,6 @@ failed:
 }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback cb;
-  } functions[] = {{"init", js_init}, {"update", js_update}, {"final", js_final}};
-  for (int i = 0; i < 3; i++) {
-    napi_value function;
-    if (napi_create_function(env, functions[i].name, (size_t)-1, functions[i].cb, 0, &function) != napi_ok) return 0;
-    if (napi_set_named_property(env, exports, functions[i].name, function) != napi_ok) return 0;
-  }
-  return exports;
+  static const struct exported functions[] = {{"init", js_init}, {"update", js_update}, {"final", js_final}};
+  return export_functions(env, exports, functions, 3);
 }
