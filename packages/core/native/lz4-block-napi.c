@@ -6,11 +6,15 @@
  *
  *   encode(input: Uint8Array, output: Uint8Array): number   the block's length, or 0
  *   decode(input: Uint8Array, output: Uint8Array): number   output.length, or a negative error
+ *   decodeLater(input, output, done: (result: number) => void): void
+ *                                    decode's work on libuv's thread pool, its result then given
+ *                                    to `done` on this thread; until then neither array may be
+ *                                    touched (the module holds them, so they stay alive)
  *
- * Both work on the arrays' own bytes, synchronously; neither reads or writes outside them.
+ * All work on the arrays' own bytes; none reads or writes outside them.
  *
- * Node-API is declared in node-api.h, so the build needs no headers. No libc either: memcpy and
- * memset, which the compiler may call, are node's own.
+ * Node-API is declared in node-api.h, so the build needs no headers. No libc either: memcpy,
+ * memset, malloc and free are node's own.
  */
 #include "../wasm/lz4-block.c"
 
@@ -59,8 +63,73 @@ static napi_value js_decode(napi_env env, napi_callback_info info) {
   return number(env, decode(input, inputLength, output, outputLength));
 }
 
+extern void *malloc(__SIZE_TYPE__ size);
+extern void free(void *pointer);
+
+/* One decodeLater: its arrays' bytes, the result, and references that keep the arrays and `done` alive. */
+typedef struct {
+  napi_async_work work;
+  napi_ref arguments[3]; /* input, output, done */
+  u8 *input, *output;
+  u32 inputLength, outputLength;
+  int result;
+} Decoding;
+
+static void decode_on_pool(napi_env env, void *data) {
+  (void)env;
+  Decoding *job = data;
+  job->result = decode(job->input, job->inputLength, job->output, job->outputLength);
+}
+
+static void drop(napi_env env, Decoding *job) {
+  for (int i = 0; i < 3; i++)
+    if (job->arguments[i]) napi_delete_reference(env, job->arguments[i]);
+  if (job->work) napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+/* Back on the calling thread: let go of the arrays, then hand `done` the result. */
+static void decoded(napi_env env, napi_status status, void *data) {
+  (void)status;
+  Decoding *job = data;
+  napi_value done = 0, self = 0, result = number(env, job->result);
+  napi_get_reference_value(env, job->arguments[2], &done);
+  drop(env, job);
+  napi_get_undefined(env, &self);
+  if (done) napi_call_function(env, self, done, 1, &result, 0);
+}
+
+static napi_value js_decode_later(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], name;
+  u8 *input, *output;
+  u32 inputLength, outputLength;
+  if (!two_arrays(env, info, &input, &inputLength, &output, &outputLength)) return 0;
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok || argc < 3) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "lz4 block codec: expected (input, output, done)");
+    return 0;
+  }
+  Decoding *job = malloc(sizeof(Decoding));
+  if (!job) {
+    napi_throw_error(env, 0, "lz4 block codec: out of memory");
+    return 0;
+  }
+  *job = (Decoding){.input = input, .output = output, .inputLength = inputLength, .outputLength = outputLength};
+  for (int i = 0; i < 3; i++)
+    if (napi_create_reference(env, argv[i], 1, &job->arguments[i]) != napi_ok) goto failed;
+  if (napi_create_string_utf8(env, "dogestry lz4 decode", (size_t)-1, &name) != napi_ok ||
+      napi_create_async_work(env, 0, name, decode_on_pool, decoded, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok)
+    goto failed;
+  return 0;
+failed:
+  drop(env, job);
+  napi_throw_error(env, 0, "lz4 block codec: could not queue the decode");
+  return 0;
+}
+
 /* Loaded once per thread that requires it (Node-API modules may load in worker threads). */
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  static const struct exported functions[] = {{"encode", js_encode}, {"decode", js_decode}};
-  return export_functions(env, exports, functions, 2);
+  static const struct exported functions[] = {{"encode", js_encode}, {"decode", js_decode}, {"decodeLater", js_decode_later}};
+  return export_functions(env, exports, functions, 3);
 }

@@ -9,8 +9,8 @@
  * encodes in 0.5 s less CPU than lz4-napi's block calls on the thread pool did (see lz4-block.c).
  *
  * Decoding walks the frame format here and hands each compressed block of a frame with
- * independent blocks to the same module's decoder, whose output goes to a fresh buffer or one
- * of a pool's (buffer-pool.ts). On /usr/bin's 663 MB its decode calls take 0.30 s natively and
+ * independent blocks to the same module's decoder (on libuv's thread pool where it can:
+ * lz4-block.ts), whose output goes to a fresh buffer or one of a pool's (buffer-pool.ts). On /usr/bin's 663 MB its decode calls take 0.30 s natively and
  * 0.35-0.40 s as WebAssembly, lz4_flex's WebAssembly build's 0.53 s plus 0.15 s of copies around
  * them; lz4-napi's calls each fault in a fresh output buffer (0.78 s user + 1.34 s sys). Frames
  * with linked blocks or a dictionary go whole to lz4-napi. Block and content checksums are
@@ -22,7 +22,7 @@ import type { BufferPool } from './buffer-pool.js';
 import { SegmentEncoder } from './encode-thread.js';
 import { FormatError } from './errors.js';
 import { FixedSizeFramer, type Framer, type FrameWork, joined } from './framed-codec.js';
-import { copyParts, decodeBlock } from './lz4-block.js';
+import { copyParts, decodeBlockLater } from './lz4-block.js';
 
 // Native and WebAssembly code load on first use, not with the CLI.
 const require = createRequire(import.meta.url);
@@ -293,7 +293,12 @@ export class Lz4FrameSplitter implements Framer {
         if (compressed.length === 1 && (size <= 0 || size > this.maxBlock)) {
           throw new FormatError('corrupt lz4 stream: the frame content size does not fit its blocks');
         }
-        this.emit(() => blocks.flatMap((b) => (b.raw ? b.parts : [decodeBlock(b.parts, b.length, size, this.pool)])));
+        const [block] = compressed;
+        this.emit(async () => {
+          // Decoded on libuv's thread pool where it can be, so this thread goes on reading and writing.
+          const out = block && (await decodeBlockLater(block.parts, block.length, size, this.pool));
+          return blocks.flatMap((b) => (b.raw ? b.parts : [out as Buffer]));
+        });
       } else {
         const frame = rebuiltFrame(this.descriptor, blocks);
         this.emit(async () => [await lz4napi().decompressFrame(frame)]);

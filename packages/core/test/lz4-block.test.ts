@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -12,6 +12,9 @@ import type { DogestryError } from '@dogestry/core';
 import { encoderFor } from '@dogestry/core/internal';
 import { compress, uncompressSync } from 'lz4-napi';
 import { blobReadFailure } from '../src/blob-read.ts';
+import { BufferPool } from '../src/buffer-pool.ts';
+import { decodeInto } from '../src/compression.ts';
+import * as lz4 from '../src/lz4-block.ts';
 import { type BlockCodec, blockCodecs, decodeBlock, encodeBlock } from '../src/lz4-block.ts';
 import { runChildScript } from './support/child-script.ts';
 
@@ -299,15 +302,83 @@ describe('lz4 block codec builds (native, WebAssembly)', () => {
     }
   });
 
+  it("decodes on libuv's thread pool as it does in place: the same bytes, the same refusals, many at once", {
+    skip: !native && 'no native build here',
+  }, async () => {
+    const own = native as BlockCodec;
+    assert.ok(own.decodeLater, 'the native build decodes later');
+    // Real blocks, whole and in parts (joined into buffers of its own), and damaged ones.
+    const inputs = [...edgeCases(), layerLike(1024 * 1024), layerLike(300_000)].filter((input) => input.length > 0);
+    const cases: { parts: Buffer[]; length: number; size: number }[] = [];
+    for (const input of inputs) {
+      const block = encoded(input, room(input.length), own);
+      if (!block) continue;
+      const cut = block.length >> 1;
+      cases.push({ parts: [block], length: block.length, size: input.length });
+      if (cut > 0) cases.push({ parts: [block.subarray(0, cut), block.subarray(cut)], length: block.length, size: input.length });
+      const damaged = Buffer.from(block);
+      const at = damaged.length >> 2;
+      damaged.writeUInt8((damaged.readUInt8(at) ^ 0xff) & 0xff, at);
+      cases.push({ parts: [damaged], length: damaged.length, size: input.length });
+      cases.push({ parts: [block], length: block.length, size: input.length + 1 });
+    }
+    // All at once: each on its own output, guarded by 64 bytes that must stay untouched.
+    const outputs = cases.map(({ size }) => Buffer.alloc(size + 64, 0xee));
+    const later = await Promise.all(
+      cases.map(({ parts, length, size }, i) =>
+        (own.decodeLater as NonNullable<BlockCodec['decodeLater']>)(parts, length, (outputs[i] as Buffer).subarray(0, size)),
+      ),
+    );
+    for (const [i, { parts, length, size }] of cases.entries()) {
+      const now = Buffer.alloc(size);
+      const written = own.decode(parts, length, now);
+      assert.equal(later[i], written, `case ${i}: the same answer`);
+      const output = outputs[i] as Buffer;
+      if (written === size) assert.ok(output.subarray(0, size).equals(now), `case ${i}: the same bytes`);
+      assert.ok(
+        output.subarray(size).every((byte) => byte === 0xee),
+        `case ${i}: wrote past its output`,
+      );
+    }
+    assert.ok(later.filter((w, i) => w === cases[i]?.size).length >= inputs.length, 'the whole blocks decoded');
+    assert.ok(
+      later.some((w) => w < 0),
+      'the damaged ones were refused',
+    );
+  });
+
+  it("a layer's compressed frames decode on the thread pool, with a second core", async () => {
+    const input = Buffer.concat([layerLike(3 * 1024 * 1024), randomBytes(1024 * 1024)]);
+    const stored: Buffer[] = [];
+    for await (const chunk of encoderFor('lz4')(Readable.from([input]))) stored.push(chunk);
+    const before = lz4.decodedLater;
+    const out: Buffer[] = [];
+    await decodeInto(
+      Readable.from(stored),
+      (chunk) => {
+        out.push(Buffer.from(chunk));
+        return undefined;
+      },
+      new BufferPool(1024 * 1024),
+    );
+    assert.equal(sha(Buffer.concat(out)), sha(input));
+    assert.equal(
+      lz4.decodedLater - before,
+      native && availableParallelism() > 1 ? 3 : 0,
+      'the 3 compressed frames (the random one is stored raw)',
+    );
+  });
+
   it('the native build refuses arguments that are not two Uint8Arrays, without touching memory', {
     skip: !native && 'no native build here',
   }, () => {
     const module = createRequire(import.meta.url)(new URL('../native/lz4-block.linux-x64.node', import.meta.url).pathname) as {
       encode(...args: unknown[]): number;
       decode(...args: unknown[]): number;
+      decodeLater(...args: unknown[]): void;
     };
     const bytes = Buffer.alloc(64);
-    for (const call of [module.encode, module.decode]) {
+    for (const call of [module.encode, module.decode, (...args: unknown[]) => module.decodeLater(...args, () => {})]) {
       for (const args of [[], [bytes], ['text', bytes], [bytes, new Float64Array(8)], [bytes, {}], [bytes.buffer, bytes]]) {
         assert.throws(() => call(...args), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, `${call.name}(${args.length} arguments)`);
       }
