@@ -63,45 +63,26 @@ static napi_value js_decode(napi_env env, napi_callback_info info) {
   return number(env, decode(input, inputLength, output, outputLength));
 }
 
-extern void *malloc(__SIZE_TYPE__ size);
-extern void free(void *pointer);
-
-/* One decodeLater: its arrays' bytes, the result, and references that keep the arrays and `done` alive. */
+/* One decodeLater: held input, output and done; the arrays' bytes; the result. */
 typedef struct {
-  napi_async_work work;
-  napi_ref arguments[3]; /* input, output, done */
+  later base;
   u8 *input, *output;
   u32 inputLength, outputLength;
   int result;
 } Decoding;
 
-static void decode_on_pool(napi_env env, void *data) {
-  (void)env;
-  Decoding *job = data;
+static void decode_on_pool(later *base) {
+  Decoding *job = (Decoding *)base;
   job->result = decode(job->input, job->inputLength, job->output, job->outputLength);
 }
 
-static void drop(napi_env env, Decoding *job) {
-  for (int i = 0; i < 3; i++)
-    if (job->arguments[i]) napi_delete_reference(env, job->arguments[i]);
-  if (job->work) napi_delete_async_work(env, job->work);
-  free(job);
-}
-
-/* Back on the calling thread: let go of the arrays, then hand `done` the result. */
-static void decoded(napi_env env, napi_status status, void *data) {
-  (void)status;
-  Decoding *job = data;
-  napi_value done = 0, self = 0, result = number(env, job->result);
-  napi_get_reference_value(env, job->arguments[2], &done);
-  drop(env, job);
-  napi_get_undefined(env, &self);
-  if (done) napi_call_function(env, self, done, 1, &result, 0);
+static napi_value decode_result(napi_env env, later *base) {
+  return number(env, ((Decoding *)base)->result);
 }
 
 static napi_value js_decode_later(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3], name;
+  napi_value argv[3];
   u8 *input, *output;
   u32 inputLength, outputLength;
   if (!two_arrays(env, info, &input, &inputLength, &output, &outputLength)) return 0;
@@ -114,18 +95,12 @@ static napi_value js_decode_later(napi_env env, napi_callback_info info) {
     napi_throw_error(env, 0, "lz4 block codec: out of memory");
     return 0;
   }
-  *job = (Decoding){.input = input, .output = output, .inputLength = inputLength, .outputLength = outputLength};
-  for (int i = 0; i < 3; i++)
-    if (napi_create_reference(env, argv[i], 1, &job->arguments[i]) != napi_ok) goto failed;
-  if (napi_create_string_utf8(env, "dogestry lz4 decode", (size_t)-1, &name) != napi_ok ||
-      napi_create_async_work(env, 0, name, decode_on_pool, decoded, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok)
-    goto failed;
-  return 0;
-failed:
-  drop(env, job);
-  napi_throw_error(env, 0, "lz4 block codec: could not queue the decode");
-  return 0;
+  *job = (Decoding){.base = {.run = decode_on_pool, .answer = decode_result},
+                    .input = input,
+                    .output = output,
+                    .inputLength = inputLength,
+                    .outputLength = outputLength};
+  return later_queue(env, &job->base, argv, "dogestry lz4 decode");
 }
 
 /* Loaded once per thread that requires it (Node-API modules may load in worker threads). */

@@ -28,13 +28,10 @@ typedef unsigned int u32;
 extern int SHA256_Init(void *context);
 extern int SHA256_Update(void *context, const void *data, size_t length);
 extern int SHA256_Final(u8 *digest, void *context);
-extern void *malloc(size_t size);
-extern void free(void *pointer);
 
-/* One update: the context and chunks' bytes, and references that keep them and `done` alive until it completes. */
+/* One update: held context, chunks and done; the context's and chunks' bytes. */
 typedef struct {
-  napi_async_work work;
-  napi_ref arguments[3]; /* context, chunks, done */
+  later base;
   void *context;
   u32 count;
   struct {
@@ -79,29 +76,9 @@ static napi_value js_final(napi_env env, napi_callback_info info) {
   return 0;
 }
 
-/* On a thread of libuv's pool: nothing here touches JavaScript. */
-static void hash_chunks(napi_env env, void *data) {
-  (void)env;
-  Update *update = data;
+static void hash_chunks(later *base) {
+  Update *update = (Update *)base;
   for (u32 i = 0; i < update->count; i++) SHA256_Update(update->context, update->chunks[i].bytes, update->chunks[i].length);
-}
-
-static void release(napi_env env, Update *update) {
-  for (int i = 0; i < 3; i++)
-    if (update->arguments[i]) napi_delete_reference(env, update->arguments[i]);
-  if (update->work) napi_delete_async_work(env, update->work);
-  free(update);
-}
-
-/* Back on the calling thread: let go of the arguments, then call `done`. */
-static void hashed(napi_env env, napi_status status, void *data) {
-  (void)status;
-  Update *update = data;
-  napi_value done = 0, self = 0;
-  napi_get_reference_value(env, update->arguments[2], &done);
-  release(env, update);
-  napi_get_undefined(env, &self);
-  if (done) napi_call_function(env, self, done, 0, 0, 0);
 }
 
 static napi_value js_update(napi_env env, napi_callback_info info) {
@@ -117,27 +94,16 @@ static napi_value js_update(napi_env env, napi_callback_info info) {
     napi_throw_error(env, 0, "sha256: out of memory");
     return 0;
   }
-  *update = (Update){.context = context, .count = count};
+  *update = (Update){.base = {.run = hash_chunks}, .context = context, .count = count};
   for (u32 i = 0; i < count; i++) {
     napi_value chunk;
     if (napi_get_element(env, argv[1], i, &chunk) != napi_ok ||
         !(update->chunks[i].bytes = bytes_of(env, chunk, 0, &update->chunks[i].length, "sha256: expected chunks of Uint8Array"))) {
-      release(env, update);
+      later_free(env, &update->base);
       return 0;
     }
   }
-  napi_value name;
-  for (int i = 0; i < 3; i++)
-    if (napi_create_reference(env, argv[i], 1, &update->arguments[i]) != napi_ok) goto failed;
-  if (napi_create_string_utf8(env, "dogestry sha256", (size_t)-1, &name) != napi_ok ||
-      napi_create_async_work(env, 0, name, hash_chunks, hashed, update, &update->work) != napi_ok ||
-      napi_queue_async_work(env, update->work) != napi_ok)
-    goto failed;
-  return 0;
-failed:
-  release(env, update);
-  napi_throw_error(env, 0, "sha256: could not queue the update");
-  return 0;
+  return later_queue(env, &update->base, argv, "dogestry sha256");
 }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
