@@ -69,7 +69,7 @@ export function written(chunk: Uint8Array): void {
   const loan = loans.get(chunk.buffer);
   if (!loan || chunk.byteOffset + chunk.length !== loan.end) return;
   loan.written = true;
-  settle(chunk.buffer, loan);
+  settle(loan);
 }
 
 /** `chunk` will be read after it is passed on: if it is lent, its buffer is not given back until `release`d. */
@@ -83,12 +83,12 @@ export function release(chunk: Uint8Array): void {
   const loan = loans.get(chunk.buffer);
   if (!loan) return;
   loan.holds--;
-  settle(chunk.buffer, loan);
+  settle(loan);
 }
 
-function settle(key: ArrayBufferLike, loan: Loan): void {
+function settle(loan: Loan): void {
   if (!loan.written || loan.holds > 0) return;
-  loans.delete(key);
+  loans.delete(loan.whole.buffer);
   loan.pool.giveBack(loan.whole);
 }
 

@@ -21,7 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { BufferPool } from './buffer-pool.js';
+import { BufferPool, written } from './buffer-pool.js';
 import { FormatError } from './errors.js';
 import { nativeModule } from './native-module.js';
 
@@ -151,21 +151,14 @@ function nativeCodec(): BlockCodec | null {
     name: 'native',
     encode: module.encode,
     decode(parts, length, output) {
-      const [only] = parts;
-      if (parts.length === 1 && only?.length === length) return module.decode(only, output);
-      if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * scratch.length));
-      copyParts(scratch, parts, 0);
-      return module.decode(scratch.subarray(0, length), output);
+      return module.decode(oneArray(parts, length, scratchOf), output);
     },
     decodeLater(parts, length, output) {
-      const [only] = parts;
       // A block that came in several parts is joined into a buffer of its own while it decodes.
-      const joined = parts.length === 1 && only?.length === length ? undefined : joinBuffer(length);
-      if (joined) copyParts(joined, parts, 0);
-      const input = joined ? joined.subarray(0, length) : (only as Uint8Array);
+      const input = oneArray(parts, length, (n) => joins.take(n) ?? Buffer.allocUnsafeSlow(n));
       return new Promise<number>((resolve) => {
         module.decodeLater(input, output, (result) => {
-          if (joined) joins.push(joined);
+          written(input); // a join buffer goes back to its pool
           resolve(result);
         });
       });
@@ -174,13 +167,23 @@ function nativeCodec(): BlockCodec | null {
   return native;
 }
 
-/** Buffers that joined blocks for decodeLater, given back for the next ones. */
-const joins: Buffer[] = [];
-
-function joinBuffer(length: number): Buffer {
-  const at = joins.findIndex((buffer) => buffer.length >= length);
-  return at >= 0 ? (joins.splice(at, 1)[0] as Buffer) : Buffer.allocUnsafeSlow(Math.max(length, 1024 * 1024));
+/** `parts` (`length` bytes in all) as one array: the only part itself, or copied into `room(length)`. */
+function oneArray(parts: readonly Uint8Array[], length: number, room: (length: number) => Uint8Array): Uint8Array {
+  const [only] = parts;
+  if (parts.length === 1 && only?.length === length) return only;
+  const joined = room(length);
+  copyParts(joined, parts, 0);
+  return joined.subarray(0, length);
 }
+
+/** The synchronous decoder's join buffer, grown as needed. */
+function scratchOf(length: number): Buffer {
+  if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * scratch.length));
+  return scratch;
+}
+
+/** Join buffers for blocks decoding on the thread pool at once (ours hold at most 1 MiB). */
+const joins = new BufferPool(1024 * 1024);
 
 /** The builds this process can run, the one in use first (for tests and the bench). */
 export function blockCodecs(): BlockCodec[] {

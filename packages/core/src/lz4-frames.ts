@@ -290,14 +290,13 @@ export class Lz4FrameSplitter implements Framer {
       if (compressed.length <= 1) {
         // The one compressed block holds what the raw blocks do not.
         const size = this.contentSize - blocks.reduce((sum, b) => sum + (b.raw ? b.length : 0), 0);
-        if (compressed.length === 1 && (size <= 0 || size > this.maxBlock)) {
-          throw new FormatError('corrupt lz4 stream: the frame content size does not fit its blocks');
-        }
-        const [block] = compressed;
+        // Not every block is raw (above), so exactly one is compressed.
+        const [block] = compressed as [BlockParts];
+        if (size <= 0 || size > this.maxBlock) throw new FormatError('corrupt lz4 stream: the frame content size does not fit its blocks');
         this.emit(async () => {
           // Decoded on libuv's thread pool where it can be, so this thread goes on reading and writing.
-          const out = block && (await decodeBlockLater(block.parts, block.length, size, this.pool));
-          return blocks.flatMap((b) => (b.raw ? b.parts : [out as Buffer]));
+          const out = await decodeBlockLater(block.parts, block.length, size, this.pool);
+          return blocks.flatMap((b) => (b.raw ? b.parts : [out]));
         });
       } else {
         const frame = rebuiltFrame(this.descriptor, blocks);

@@ -39,7 +39,6 @@ class NativeHash implements StreamHash {
   /** Bytes passed and not yet hashed. */
   private pending = 0;
   private hashing = false;
-  private dropped = false;
   private waiting: (() => void)[] = [];
   private idle: (() => void) | undefined;
 
@@ -64,7 +63,6 @@ class NativeHash implements StreamHash {
   }
 
   discard(): void {
-    this.dropped = true;
     for (const chunk of this.queue) release(chunk);
     this.queue = [];
     this.wake();
@@ -90,7 +88,7 @@ class NativeHash implements StreamHash {
       release(chunk);
       this.pending -= chunk.length;
     }
-    if (this.queue.length > 0 && !this.dropped) this.send();
+    if (this.queue.length > 0) this.send();
     else this.idle?.();
     if (this.pending <= QUEUED / 2) this.wake();
   }

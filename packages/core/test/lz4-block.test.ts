@@ -309,13 +309,13 @@ describe('lz4 block codec builds (native, WebAssembly)', () => {
     assert.ok(own.decodeLater, 'the native build decodes later');
     // Real blocks, whole and in parts (joined into buffers of its own), and damaged ones.
     const inputs = [...edgeCases(), layerLike(1024 * 1024), layerLike(300_000)].filter((input) => input.length > 0);
-    const cases: { parts: Buffer[]; length: number; size: number }[] = [];
+    const cases: { parts: Buffer[]; length: number; size: number; input?: Buffer }[] = [];
     for (const input of inputs) {
       const block = encoded(input, room(input.length), own);
       if (!block) continue;
       const cut = block.length >> 1;
-      cases.push({ parts: [block], length: block.length, size: input.length });
-      if (cut > 0) cases.push({ parts: [block.subarray(0, cut), block.subarray(cut)], length: block.length, size: input.length });
+      cases.push({ parts: [block], length: block.length, size: input.length, input });
+      if (cut > 0) cases.push({ parts: [block.subarray(0, cut), block.subarray(cut)], length: block.length, size: input.length, input });
       const damaged = Buffer.from(block);
       const at = damaged.length >> 2;
       damaged.writeUInt8((damaged.readUInt8(at) ^ 0xff) & 0xff, at);
@@ -329,7 +329,9 @@ describe('lz4 block codec builds (native, WebAssembly)', () => {
         (own.decodeLater as NonNullable<BlockCodec['decodeLater']>)(parts, length, (outputs[i] as Buffer).subarray(0, size)),
       ),
     );
-    for (const [i, { parts, length, size }] of cases.entries()) {
+    for (const [i, { parts, length, size, input }] of cases.entries()) {
+      // A real block, whole or in parts, decodes to its input.
+      if (input) assert.ok(later[i] === size && (outputs[i] as Buffer).subarray(0, size).equals(input), `case ${i}: its input back`);
       const now = Buffer.alloc(size);
       const written = own.decode(parts, length, now);
       assert.equal(later[i], written, `case ${i}: the same answer`);
